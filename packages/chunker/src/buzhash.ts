@@ -1,0 +1,121 @@
+// PBS's Buzhash chunker (spec: chunker.md, "Content-defined"; PBS pbs-datastore/src/chunker.rs):
+// a 64-byte window, a 32-bit hash rotated left by one per byte, PBS's table of 256 u32, a cut after
+// the byte where `(h & m) >= m - 2`, m = 2*avg - 1, and chunk sizes in [avg/4, avg*4]. Boundaries
+// equal PBS's for the same bytes and avg (test/buzhash-matches-pbs.test.ts).
+
+import { BUZHASH_TABLE } from "./internal/buzhash-table.js";
+import type { ResolvedChunkerOptions } from "./params.js";
+import type { BoundaryScanner } from "./scanner.js";
+
+/** Bytes in the rolling window. 64 = 2 * 32, so a byte's contribution is rotated back into place
+ * when it leaves and is removed by a plain XOR of its table entry. */
+export const BUZHASH_WINDOW = 64;
+
+/**
+ * Why skipping is exact: PBS resets the hash at every boundary and rolls it over a 64-byte window,
+ * so at chunk length L >= 64 the hash is a function of the last 64 bytes only. PBS tests a cut only
+ * once L >= min, so hashing may start at chunk offset min - 64 and give PBS's hash at every tested
+ * position, while the first min - 64 bytes of each chunk are never read.
+ */
+export class BuzhashScanner implements BoundaryScanner {
+  readonly params: ResolvedChunkerOptions;
+  private readonly min: number;
+  private readonly max: number;
+  private readonly mask: number;
+  private readonly threshold: number;
+  /** Where hashing starts within a chunk. */
+  private readonly hashFrom: number;
+  /** The byte at chunk offset o is kept at window[o & 63], for windows that straddle two calls. */
+  private readonly window = new Uint8Array(BUZHASH_WINDOW);
+  private h = 0;
+  private length = 0;
+
+  constructor(params: ResolvedChunkerOptions) {
+    this.params = params;
+    this.min = params.min;
+    this.max = params.max;
+    this.mask = params.avg * 2 - 1;
+    // Not `(h & m) === 0`: a run of one repeated byte has hash 0, and it must never cut.
+    this.threshold = this.mask - 2;
+    this.hashFrom = params.min - BUZHASH_WINDOW;
+  }
+
+  get chunkLength(): number {
+    return this.length;
+  }
+
+  reset(): void {
+    this.h = 0;
+    this.length = 0;
+  }
+
+  scan(bytes: Uint8Array, start = 0): number {
+    const n = bytes.length;
+    let pos = start;
+    let len = this.length;
+
+    // 1. The first min - 64 bytes of a chunk can neither cut nor reach a tested hash.
+    if (len < this.hashFrom) {
+      const skip = Math.min(this.hashFrom - len, n - pos);
+      pos += skip;
+      len += skip;
+      if (len < this.hashFrom) {
+        this.length = len;
+        return -1;
+      }
+    }
+
+    const T = BUZHASH_TABLE;
+    const window = this.window;
+    const mask = this.mask;
+    const threshold = this.threshold;
+    let h = this.h;
+
+    // 2. Fill the window (chunk offsets min-64 .. min-1); PBS's first test is at length min.
+    if (len < this.min) {
+      const end = Math.min(n, pos + (this.min - len));
+      while (pos < end) {
+        const b = bytes[pos++];
+        h = ((h << 1) | (h >>> 31)) ^ T[b];
+        window[len & 63] = b;
+        len++;
+      }
+      if (len < this.min) {
+        this.h = h;
+        this.length = len;
+        return -1;
+      }
+      if ((h & mask) >= threshold) return this.cut(pos);
+    }
+
+    // 3. Roll up to length max. The leaving byte is in `bytes` once 64 bytes of this call have
+    // been consumed (loop B, the hot one); before that it is in the window (loop A).
+    const limit = Math.min(n, pos + (this.max - len));
+    const fromWindow = Math.min(limit, start + BUZHASH_WINDOW);
+    const rollStart = pos;
+    while (pos < fromWindow) {
+      h = ((h << 1) | (h >>> 31)) ^ T[window[(len + pos - rollStart) & 63]] ^ T[bytes[pos]];
+      pos++;
+      if ((h & mask) >= threshold) return this.cut(pos);
+    }
+    while (pos < limit) {
+      h = ((h << 1) | (h >>> 31)) ^ T[bytes[pos - BUZHASH_WINDOW]] ^ T[bytes[pos]];
+      pos++;
+      if ((h & mask) >= threshold) return this.cut(pos);
+    }
+    len += pos - rollStart;
+    if (len >= this.max) return this.cut(pos);
+
+    // Out of input: keep the last 64 bytes for the windows of the next call.
+    for (let i = Math.max(start, n - BUZHASH_WINDOW); i < n; i++) window[(len - (n - i)) & 63] = bytes[i];
+    this.h = h;
+    this.length = len;
+    return -1;
+  }
+
+  private cut(end: number): number {
+    this.h = 0;
+    this.length = 0;
+    return end;
+  }
+}

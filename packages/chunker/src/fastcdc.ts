@@ -1,0 +1,123 @@
+// The FastCDC-style gear chunker (spec: chunker.md, "Content-defined"): h = (h << 1) + G[byte],
+// one table look-up per byte and nothing to subtract; normalized chunking (a cut needs the top
+// log2(avg)+2 bits of h zero below avg, the top log2(avg)-2 bits from avg on); sizes in
+// [avg/4, avg*4]; the first min - 32 bytes of every chunk are skipped without hashing.
+
+import { GEAR_TABLE } from "./internal/gear-table.js";
+import type { ResolvedChunkerOptions } from "./params.js";
+import type { BoundaryScanner } from "./scanner.js";
+
+/** A byte shifted left 32 times has left the 32-bit hash: h depends on the last 32 bytes only. */
+export const GEAR_WINDOW = 32;
+
+/** Normalization level: how many mask bits are added below avg and removed from avg on. */
+const NORMALIZATION = 2;
+
+/** A mask of the top `bits` bits of an int32: the top bits are the ones mixed from the most bytes. */
+function topBits(bits: number): number {
+  return bits >= 32 ? -1 : ~(-1 >>> bits);
+}
+
+/**
+ * Why skipping is exact: because h depends on the last 32 bytes only, starting hashing at chunk
+ * offset min - 32 gives at every tested length (>= min) the same h as hashing the whole chunk,
+ * or the whole stream. So the cut after a byte depends on that byte's 32-byte window and on the
+ * chunk length, nothing else.
+ *
+ * Why a run of one repeated byte c never cuts: after 32 bytes of c, h = -G[c] mod 2^32. Every
+ * G entry lies in [1, 2^31], so that value has bit 31 set, and both masks include bit 31.
+ */
+export class FastCdcScanner implements BoundaryScanner {
+  readonly params: ResolvedChunkerOptions;
+  private readonly avg: number;
+  private readonly max: number;
+  private readonly maskSmall: number;
+  private readonly maskLarge: number;
+  /** Where hashing starts within a chunk. */
+  private readonly hashFrom: number;
+  /** The first chunk length that is tested for a cut. */
+  private readonly testFrom: number;
+  private h = 0;
+  private length = 0;
+
+  constructor(params: ResolvedChunkerOptions) {
+    this.params = params;
+    this.avg = params.avg;
+    this.max = params.max;
+    const bits = Math.log2(params.avg);
+    this.maskSmall = topBits(bits + NORMALIZATION);
+    this.maskLarge = topBits(bits - NORMALIZATION);
+    this.hashFrom = params.min - GEAR_WINDOW;
+    this.testFrom = params.min;
+  }
+
+  get chunkLength(): number {
+    return this.length;
+  }
+
+  reset(): void {
+    this.h = 0;
+    this.length = 0;
+  }
+
+  scan(bytes: Uint8Array, start = 0): number {
+    const n = bytes.length;
+    let pos = start;
+    let len = this.length;
+
+    // 1. Skip: these bytes can neither cut nor reach a tested hash.
+    if (len < this.hashFrom) {
+      const skip = Math.min(this.hashFrom - len, n - pos);
+      pos += skip;
+      len += skip;
+      if (len < this.hashFrom) {
+        this.length = len;
+        return -1;
+      }
+    }
+
+    const G = GEAR_TABLE;
+    let h = this.h;
+    let from = pos;
+
+    // 2. Warm up: the 31 bytes before the first tested one (chunk lengths up to min - 1).
+    if (len < this.testFrom - 1) {
+      const end = Math.min(n, pos + (this.testFrom - 1 - len));
+      while (pos < end) h = ((h << 1) + G[bytes[pos++]]) | 0;
+      len += pos - from;
+      from = pos;
+    }
+
+    // 3. Lengths min .. avg-1 with the hard mask, then avg .. max with the easy one.
+    if (len < this.avg - 1) {
+      const mask = this.maskSmall;
+      const end = Math.min(n, pos + (this.avg - 1 - len));
+      while (pos < end) {
+        h = ((h << 1) + G[bytes[pos++]]) | 0;
+        if ((h & mask) === 0) return this.cut(pos);
+      }
+      len += pos - from;
+      from = pos;
+    }
+    if (len >= this.avg - 1) {
+      const mask = this.maskLarge;
+      const end = Math.min(n, pos + (this.max - len));
+      while (pos < end) {
+        h = ((h << 1) + G[bytes[pos++]]) | 0;
+        if ((h & mask) === 0) return this.cut(pos);
+      }
+      len += pos - from;
+      if (len >= this.max) return this.cut(pos);
+    }
+
+    this.h = h;
+    this.length = len;
+    return -1;
+  }
+
+  private cut(end: number): number {
+    this.h = 0;
+    this.length = 0;
+    return end;
+  }
+}
