@@ -22,3 +22,6 @@ export * from "./magic.js";
 export * from "./crypt-config.js";
 export * from "./data-blob.js";
 export { digestHex, digestFromHex, colonHex, fromColonHex, DIGEST_SIZE } from "./internal/hex.js";
+export * from "./index-header.js";
+export * from "./fixed-index.js";
+export * from "./dynamic-index.js";
