@@ -6,6 +6,7 @@
 import { BUZHASH_TABLE } from "./internal/buzhash-table.js";
 import type { ResolvedChunkerOptions } from "./params.js";
 import type { BoundaryScanner } from "./scanner.js";
+import type { HashState } from "./internal/hash-state.js";
 
 /** Bytes in the rolling window. 64 = 2 * 32, so a byte's contribution is rotated back into place
  * when it leaves and is removed by a plain XOR of its table entry. */
@@ -27,7 +28,8 @@ export class BuzhashScanner implements BoundaryScanner {
   private readonly hashFrom: number;
   /** The byte at chunk offset o is kept at window[o & 63], for windows that straddle two calls. */
   private readonly window = new Uint8Array(BUZHASH_WINDOW);
-  private h = 0;
+  /** Hash between calls; an object so the hot-loop helper can hand it back. */
+  private readonly state: HashState = { h: 0 };
   private length = 0;
 
   constructor(params: ResolvedChunkerOptions) {
@@ -45,7 +47,7 @@ export class BuzhashScanner implements BoundaryScanner {
   }
 
   reset(): void {
-    this.h = 0;
+    this.state.h = 0;
     this.length = 0;
   }
 
@@ -69,7 +71,7 @@ export class BuzhashScanner implements BoundaryScanner {
     const window = this.window;
     const mask = this.mask;
     const threshold = this.threshold;
-    let h = this.h;
+    let h = this.state.h;
 
     // 2. Fill the window (chunk offsets min-64 .. min-1); PBS's first test is at length min.
     if (len < this.min) {
@@ -81,7 +83,7 @@ export class BuzhashScanner implements BoundaryScanner {
         len++;
       }
       if (len < this.min) {
-        this.h = h;
+        this.state.h = h;
         this.length = len;
         return -1;
       }
@@ -89,7 +91,7 @@ export class BuzhashScanner implements BoundaryScanner {
     }
 
     // 3. Roll up to length max. The leaving byte is in `bytes` once 64 bytes of this call have
-    // been consumed (loop B, the hot one); before that it is in the window (loop A).
+    // been consumed (the hot loop); before that it is in the window.
     const limit = Math.min(n, pos + (this.max - len));
     const fromWindow = Math.min(limit, start + BUZHASH_WINDOW);
     const rollStart = pos;
@@ -98,24 +100,62 @@ export class BuzhashScanner implements BoundaryScanner {
       pos++;
       if ((h & mask) >= threshold) return this.cut(pos);
     }
-    while (pos < limit) {
-      h = ((h << 1) | (h >>> 31)) ^ T[bytes[pos - BUZHASH_WINDOW]] ^ T[bytes[pos]];
-      pos++;
-      if ((h & mask) >= threshold) return this.cut(pos);
+    if (pos < limit) {
+      const cut = buzhashFind(bytes, pos, limit, h, mask, threshold, this.state);
+      if (cut >= 0) return this.cut(cut);
+      h = this.state.h;
+      pos = limit;
     }
     len += pos - rollStart;
     if (len >= this.max) return this.cut(pos);
 
     // Out of input: keep the last 64 bytes for the windows of the next call.
     for (let i = Math.max(start, n - BUZHASH_WINDOW); i < n; i++) window[(len - (n - i)) & 63] = bytes[i];
-    this.h = h;
+    this.state.h = h;
     this.length = len;
     return -1;
   }
 
   private cut(end: number): number {
-    this.h = 0;
+    this.state.h = 0;
     this.length = 0;
     return end;
   }
+}
+
+/**
+ * The hot loop, in a function of its own so V8 optimizes it once with feedback for every path.
+ * Needs pos >= 64 within `bytes`. Returns the index just after the first byte where the hash
+ * passes the boundary test, or -1 with out.h set.
+ */
+function buzhashFind(
+  bytes: Uint8Array,
+  pos: number,
+  end: number,
+  h: number,
+  mask: number,
+  threshold: number,
+  out: HashState,
+): number {
+  const T = BUZHASH_TABLE;
+  // Unrolled by four: fewer loop tests; the boundary test stays per byte.
+  const end4 = end - 3;
+  while (pos < end4) {
+    h = ((h << 1) | (h >>> 31)) ^ T[bytes[pos - 64]] ^ T[bytes[pos]];
+    if ((h & mask) >= threshold) return pos + 1;
+    h = ((h << 1) | (h >>> 31)) ^ T[bytes[pos - 63]] ^ T[bytes[pos + 1]];
+    if ((h & mask) >= threshold) return pos + 2;
+    h = ((h << 1) | (h >>> 31)) ^ T[bytes[pos - 62]] ^ T[bytes[pos + 2]];
+    if ((h & mask) >= threshold) return pos + 3;
+    h = ((h << 1) | (h >>> 31)) ^ T[bytes[pos - 61]] ^ T[bytes[pos + 3]];
+    if ((h & mask) >= threshold) return pos + 4;
+    pos += 4;
+  }
+  while (pos < end) {
+    h = ((h << 1) | (h >>> 31)) ^ T[bytes[pos - 64]] ^ T[bytes[pos]];
+    pos++;
+    if ((h & mask) >= threshold) return pos;
+  }
+  out.h = h;
+  return -1;
 }

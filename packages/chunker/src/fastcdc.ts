@@ -6,6 +6,7 @@
 import { GEAR_TABLE } from "./internal/gear-table.js";
 import type { ResolvedChunkerOptions } from "./params.js";
 import type { BoundaryScanner } from "./scanner.js";
+import type { HashState } from "./internal/hash-state.js";
 
 /** A byte shifted left 32 times has left the 32-bit hash: h depends on the last 32 bytes only. */
 export const GEAR_WINDOW = 32;
@@ -37,7 +38,8 @@ export class FastCdcScanner implements BoundaryScanner {
   private readonly hashFrom: number;
   /** The first chunk length that is tested for a cut. */
   private readonly testFrom: number;
-  private h = 0;
+  /** Hash between calls; an object so the hot-loop helpers can hand it back. */
+  private readonly state: HashState = { h: 0 };
   private length = 0;
 
   constructor(params: ResolvedChunkerOptions) {
@@ -56,7 +58,7 @@ export class FastCdcScanner implements BoundaryScanner {
   }
 
   reset(): void {
-    this.h = 0;
+    this.state.h = 0;
     this.length = 0;
   }
 
@@ -76,48 +78,76 @@ export class FastCdcScanner implements BoundaryScanner {
       }
     }
 
-    const G = GEAR_TABLE;
-    let h = this.h;
-    let from = pos;
+    let h = this.state.h;
 
     // 2. Warm up: the 31 bytes before the first tested one (chunk lengths up to min - 1).
     if (len < this.testFrom - 1) {
       const end = Math.min(n, pos + (this.testFrom - 1 - len));
-      while (pos < end) h = ((h << 1) + G[bytes[pos++]]) | 0;
-      len += pos - from;
-      from = pos;
+      h = gearHash(bytes, pos, end, h);
+      len += end - pos;
+      pos = end;
     }
 
     // 3. Lengths min .. avg-1 with the hard mask, then avg .. max with the easy one.
     if (len < this.avg - 1) {
-      const mask = this.maskSmall;
       const end = Math.min(n, pos + (this.avg - 1 - len));
-      while (pos < end) {
-        h = ((h << 1) + G[bytes[pos++]]) | 0;
-        if ((h & mask) === 0) return this.cut(pos);
-      }
-      len += pos - from;
-      from = pos;
+      const cut = gearFind(bytes, pos, end, h, this.maskSmall, this.state);
+      if (cut >= 0) return this.cut(cut);
+      h = this.state.h;
+      len += end - pos;
+      pos = end;
     }
     if (len >= this.avg - 1) {
-      const mask = this.maskLarge;
       const end = Math.min(n, pos + (this.max - len));
-      while (pos < end) {
-        h = ((h << 1) + G[bytes[pos++]]) | 0;
-        if ((h & mask) === 0) return this.cut(pos);
-      }
-      len += pos - from;
+      const cut = gearFind(bytes, pos, end, h, this.maskLarge, this.state);
+      if (cut >= 0) return this.cut(cut);
+      h = this.state.h;
+      len += end - pos;
+      pos = end;
       if (len >= this.max) return this.cut(pos);
     }
 
-    this.h = h;
+    this.state.h = h;
     this.length = len;
     return -1;
   }
 
   private cut(end: number): number {
-    this.h = 0;
+    this.state.h = 0;
     this.length = 0;
     return end;
   }
+}
+
+// The hot loops live in small functions of their own: V8 then optimizes them once, with type
+// feedback for every path, instead of deoptimizing scan() each time a rare branch is first taken.
+
+function gearHash(bytes: Uint8Array, pos: number, end: number, h: number): number {
+  const G = GEAR_TABLE;
+  while (pos < end) h = ((h << 1) + G[bytes[pos++]]) | 0;
+  return h;
+}
+
+/** Returns the index just after the first byte where (h & mask) === 0, or -1 with out.h set. */
+function gearFind(bytes: Uint8Array, pos: number, end: number, h: number, mask: number, out: HashState): number {
+  const G = GEAR_TABLE;
+  // Unrolled by four: fewer loop tests; the cut test stays per byte.
+  const end4 = end - 3;
+  while (pos < end4) {
+    h = ((h << 1) + G[bytes[pos]]) | 0;
+    if ((h & mask) === 0) return pos + 1;
+    h = ((h << 1) + G[bytes[pos + 1]]) | 0;
+    if ((h & mask) === 0) return pos + 2;
+    h = ((h << 1) + G[bytes[pos + 2]]) | 0;
+    if ((h & mask) === 0) return pos + 3;
+    h = ((h << 1) + G[bytes[pos + 3]]) | 0;
+    if ((h & mask) === 0) return pos + 4;
+    pos += 4;
+  }
+  while (pos < end) {
+    h = ((h << 1) + G[bytes[pos++]]) | 0;
+    if ((h & mask) === 0) return pos;
+  }
+  out.h = h;
+  return -1;
 }
