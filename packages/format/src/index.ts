@@ -25,3 +25,5 @@ export { digestHex, digestFromHex, colonHex, fromColonHex, DIGEST_SIZE } from ".
 export * from "./index-header.js";
 export * from "./fixed-index.js";
 export * from "./dynamic-index.js";
+export * from "./manifest.js";
+export { canonicalJson } from "./internal/canonical-json.js";
