@@ -27,3 +27,4 @@ export * from "./fixed-index.js";
 export * from "./dynamic-index.js";
 export * from "./manifest.js";
 export { canonicalJson } from "./internal/canonical-json.js";
+export * from "./key-config.js";
