@@ -1,0 +1,333 @@
+// The encoder: walks a tree and streams a .cxar (contents inline) or, given a payload sink, a
+// .mcxar whose file entries point into the payload stream (.pcxar). Files are read in pieces,
+// small records are batched; a file that changes or vanishes while read gives a warning and the
+// archive stays well-formed (a shrunk file is padded with zeros to its declared size).
+
+import type { BigIntStats } from "node:fs";
+import { constants as fsc } from "node:fs";
+import { type FileHandle, open, readlink } from "node:fs/promises";
+import { CatalogWriter } from "./catalog.js";
+import {
+  CXAR_MAGIC,
+  type EntryKind,
+  type EntryMeta,
+  encodeEntry,
+  encodeGoodbye,
+  encodePayloadHeader,
+  encodeStreamHeader,
+  FLAG_HAS_LINKS,
+  MCXAR_MAGIC,
+  PAYLOAD_HEADER_SIZE,
+  PCXAR_MAGIC,
+} from "./format.js";
+import type { ByteSink } from "./sinks.js";
+import type { PayloadSink, ReuseDecider } from "./split.js";
+import { type WalkEntry, type WalkOptions, walk } from "./walker.js";
+import { defaultWarningHandler, makeWarning, type WarningHandler } from "./warnings.js";
+
+export interface EncodeStats {
+  entries: number;
+  dirs: number;
+  files: number;
+  symlinks: number;
+  hardlinks: number;
+  devices: number;
+  fifos: number;
+  excluded: number;
+  mountPoints: number;
+  /** Regular files opened and read. */
+  filesRead: number;
+  /** Content bytes read from files. */
+  bytesRead: number;
+  /** Files whose payload was re-used from the previous snapshot without reading them. */
+  filesReused: number;
+  bytesReused: number;
+  warnings: number;
+  /** Bytes of the main output stream (.cxar or .mcxar). */
+  archiveBytes: number;
+}
+
+export function newEncodeStats(): EncodeStats {
+  return {
+    entries: 0,
+    dirs: 0,
+    files: 0,
+    symlinks: 0,
+    hardlinks: 0,
+    devices: 0,
+    fifos: 0,
+    excluded: 0,
+    mountPoints: 0,
+    filesRead: 0,
+    bytesRead: 0,
+    filesReused: 0,
+    bytesReused: 0,
+    warnings: 0,
+    archiveBytes: 0,
+  };
+}
+
+export interface EncodeOptions extends Omit<WalkOptions, "counters" | "onWarning"> {
+  /** Receives the catalog (.ccat) of the archive. */
+  catalog?: ByteSink;
+  /** Split mode: file contents go here (.pcxar) and the returned stream is the .mcxar. */
+  payload?: PayloadSink;
+  /** Split mode: decides per regular file whether its previous payload can be re-used. */
+  reusePayload?: ReuseDecider;
+  stats?: EncodeStats;
+  onWarning?: WarningHandler;
+  /** Size of file read pieces (default 1 MiB). */
+  readSize?: number;
+  /** Size at which batched records are yielded (default 256 KiB). */
+  flushSize?: number;
+}
+
+/** Accumulates small records; tracks the stream position. */
+class Output {
+  private parts: Buffer[] = [];
+  pending = 0;
+  position = 0;
+
+  push(b: Buffer): void {
+    this.parts.push(b);
+    this.pending += b.length;
+    this.position += b.length;
+  }
+
+  take(): Buffer {
+    const b = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.pending);
+    this.parts = [];
+    this.pending = 0;
+    return b;
+  }
+}
+
+function metaOf(st: BigIntStats): EntryMeta {
+  return {
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    ino: st.ino,
+    dev: st.dev,
+    size: 0,
+    rdev: 0n,
+    payloadOffset: 0,
+    flags: 0,
+  };
+}
+
+const OPEN_FLAGS = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+
+interface DirState {
+  offset: number;
+  count: number;
+  entry: WalkEntry;
+}
+
+/**
+ * Encodes the tree at `root`. Yields the archive (.cxar, or .mcxar in split mode) in pieces.
+ * In split mode the payload stream is written to `options.payload`, starting with its header.
+ */
+export async function* encodeArchive(root: string | Buffer, options: EncodeOptions = {}): AsyncGenerator<Buffer> {
+  const stats = options.stats ?? newEncodeStats();
+  const userWarn = options.onWarning ?? defaultWarningHandler;
+  const warn: WarningHandler = (w) => {
+    stats.warnings++;
+    userWarn(w);
+  };
+  const readSize = options.readSize ?? 1 << 20;
+  const flushSize = options.flushSize ?? 256 * 1024;
+  const payload = options.payload;
+  const split = payload !== undefined;
+  const out = new Output();
+  const catalog = options.catalog ? new CatalogWriter(options.catalog, split) : undefined;
+  const links = new Map<string, Buffer>();
+  const dirs: DirState[] = [];
+  const counters = { excluded: 0 };
+
+  out.push(encodeStreamHeader(split ? MCXAR_MAGIC : CXAR_MAGIC));
+  if (payload) await payload.write(encodeStreamHeader(PCXAR_MAGIC));
+  await catalog?.start();
+
+  const addEntry = (kind: EntryKind, meta: EntryMeta, e: WalkEntry, tail?: Buffer, ref = 0): number => {
+    const at = out.position;
+    out.push(encodeEntry(kind, meta, e.name, tail));
+    dirs[dirs.length - 1].count++;
+    stats.entries++;
+    catalog?.add({ kind, flags: meta.flags, name: e.name, size: meta.size, mtimeNs: meta.mtimeNs, entryOffset: at, ref });
+    return at;
+  };
+
+  /** Reads exactly `size` bytes of an open file, padding with zeros if it shrank. */
+  async function* readContent(fh: FileHandle, size: number, rel: Buffer): AsyncGenerator<Buffer> {
+    let pos = 0;
+    stats.filesRead++;
+    while (pos < size) {
+      const n = Math.min(readSize, size - pos);
+      const buf = Buffer.allocUnsafe(n);
+      let got = 0;
+      while (got < n) {
+        const { bytesRead } = await fh.read(buf, got, n - got, pos + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      stats.bytesRead += got;
+      if (got < n) {
+        warn(makeWarning(rel, "size-changed", `shrank while read (${pos + got} of ${size} bytes); padded with zeros`));
+        buf.fill(0, got);
+        yield buf;
+        pos += n;
+        while (pos < size) {
+          const z = Math.min(readSize, size - pos);
+          yield Buffer.alloc(z);
+          pos += z;
+        }
+        return;
+      }
+      yield buf;
+      pos += n;
+    }
+  }
+
+  async function openFile(e: WalkEntry): Promise<{ fh: FileHandle; st: BigIntStats } | undefined> {
+    let fh: FileHandle;
+    try {
+      fh = await open(e.abs, OPEN_FLAGS);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") warn(makeWarning(e.rel, "vanished", "vanished before it was read"));
+      else if (code === "ELOOP") warn(makeWarning(e.rel, "replaced", "replaced by a symlink before it was read"));
+      else warn(makeWarning(e.rel, "unreadable", `cannot open: ${(err as Error).message}`));
+      return undefined;
+    }
+    const st = await fh.stat({ bigint: true });
+    if (!st.isFile()) {
+      await fh.close();
+      warn(makeWarning(e.rel, "replaced", "no longer a regular file"));
+      return undefined;
+    }
+    return { fh, st };
+  }
+
+  async function checkAfterRead(fh: FileHandle, st: BigIntStats, rel: Buffer): Promise<void> {
+    const after = await fh.stat({ bigint: true });
+    if (after.size > st.size) warn(makeWarning(rel, "size-changed", `grew while read (${st.size} -> ${after.size} bytes); stored the first ${st.size}`));
+    else if (after.size < st.size) return; // already reported by readContent
+    else if (after.mtimeNs !== st.mtimeNs) warn(makeWarning(rel, "mtime-changed", "modified while read"));
+  }
+
+  for await (const ev of walk(root, { ...options, onWarning: warn, counters })) {
+    const e = ev.entry;
+    if (ev.type === "enter") {
+      const meta = metaOf(e.stat);
+      const at = out.position;
+      out.push(encodeEntry("dir", meta, e.name));
+      if (dirs.length > 0) dirs[dirs.length - 1].count++;
+      dirs.push({ offset: at, count: 0, entry: e });
+      stats.entries++;
+      stats.dirs++;
+      if (e.mountPoint) stats.mountPoints++;
+      catalog?.enterDir();
+    } else if (ev.type === "leave") {
+      const d = dirs.pop()!;
+      out.push(encodeGoodbye(d.count, d.offset));
+      if (catalog) {
+        const table = await catalog.leaveDir();
+        const length = out.position - d.offset;
+        if (dirs.length > 0) {
+          catalog.add({ kind: "dir", flags: 0, name: e.name, size: length, mtimeNs: e.stat.mtimeNs, entryOffset: d.offset, ref: table });
+        } else {
+          await catalog.finish(table, length);
+        }
+      }
+    } else if (e.kind === "symlink") {
+      let target: Buffer;
+      try {
+        target = await readlink(e.abs, { encoding: "buffer" });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        warn(makeWarning(e.rel, code === "ENOENT" ? "vanished" : "replaced", `cannot read link: ${(err as Error).message}`));
+        continue;
+      }
+      addEntry("symlink", metaOf(e.stat), e, target);
+      stats.symlinks++;
+    } else if (e.kind === "device" || e.kind === "fifo") {
+      const meta = metaOf(e.stat);
+      if (e.kind === "device") meta.rdev = e.stat.rdev;
+      addEntry(e.kind, meta, e);
+      if (e.kind === "device") stats.devices++;
+      else stats.fifos++;
+    } else {
+      // regular file
+      const linkKey = e.stat.nlink > 1n ? `${e.stat.dev}:${e.stat.ino}` : undefined;
+      const first = linkKey === undefined ? undefined : links.get(linkKey);
+      if (first) {
+        addEntry("hardlink", metaOf(e.stat), e, first);
+        stats.hardlinks++;
+      } else if (payload) {
+        const hint = options.reusePayload ? await options.reusePayload(e.rel, e.stat) : undefined;
+        let meta: EntryMeta;
+        if (hint) {
+          meta = metaOf(e.stat);
+          meta.size = Number(e.stat.size);
+          meta.payloadOffset = await payload.reuse(hint.offset, PAYLOAD_HEADER_SIZE + meta.size);
+          stats.filesReused++;
+          stats.bytesReused += meta.size;
+        } else {
+          const opened = await openFile(e);
+          if (!opened) continue;
+          const { fh, st } = opened;
+          try {
+            meta = metaOf(st);
+            meta.size = Number(st.size);
+            meta.payloadOffset = payload.position();
+            await payload.write(encodePayloadHeader(meta.size));
+            for await (const piece of readContent(fh, meta.size, e.rel)) await payload.write(piece);
+            await checkAfterRead(fh, st, e.rel);
+          } finally {
+            await fh.close();
+          }
+        }
+        if (linkKey) meta.flags |= FLAG_HAS_LINKS;
+        addEntry("file", meta, e, undefined, meta.payloadOffset);
+        if (linkKey) links.set(linkKey, e.rel);
+        stats.files++;
+      } else {
+        const opened = await openFile(e);
+        if (!opened) continue;
+        const { fh, st } = opened;
+        try {
+          const meta = metaOf(st);
+          meta.size = Number(st.size);
+          if (linkKey) meta.flags |= FLAG_HAS_LINKS;
+          const recordAt = out.position;
+          const record = encodeEntry("file", meta, e.name);
+          addEntry("file", meta, e, undefined, recordAt + record.length);
+          for await (const piece of readContent(fh, meta.size, e.rel)) {
+            out.push(piece);
+            if (out.pending >= flushSize) {
+              stats.archiveBytes += out.pending;
+              yield out.take();
+            }
+          }
+          await checkAfterRead(fh, st, e.rel);
+        } finally {
+          await fh.close();
+        }
+        if (linkKey) links.set(linkKey, e.rel);
+        stats.files++;
+      }
+    }
+    if (out.pending >= flushSize) {
+      stats.archiveBytes += out.pending;
+      yield out.take();
+    }
+  }
+  stats.excluded += counters.excluded;
+  if (out.pending > 0) {
+    stats.archiveBytes += out.pending;
+    yield out.take();
+  }
+}

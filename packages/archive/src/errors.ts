@@ -1,0 +1,41 @@
+// ArchiveError: the one error type of this package. Callers branch on `code`, never on the
+// message; `path` (display form of the archive path) and `offset` (byte offset in the stream the
+// error was found in) say where it happened.
+
+export type ArchiveErrorCode =
+  | "ERR_ARCHIVE_TRUNCATED"
+  | "ERR_ARCHIVE_MAGIC"
+  | "ERR_ARCHIVE_VERSION"
+  | "ERR_ARCHIVE_BAD_NAME"
+  | "ERR_ARCHIVE_CORRUPT"
+  | "ERR_ARCHIVE_ESCAPE"
+  | "ERR_ARCHIVE_TARGET"
+  | "ERR_ARCHIVE_NOT_FOUND";
+
+export class ArchiveError extends Error {
+  readonly code: ArchiveErrorCode;
+  readonly path: string | undefined;
+  readonly offset: number | undefined;
+
+  constructor(code: ArchiveErrorCode, message: string, where: { path?: Buffer | string; offset?: number } = {}) {
+    const path = where.path === undefined ? undefined : displayPath(where.path);
+    const parts = [message];
+    if (path !== undefined) parts.push(`path "${path}"`);
+    if (where.offset !== undefined) parts.push(`offset ${where.offset}`);
+    super(parts.join(", "));
+    this.name = "ArchiveError";
+    this.code = code;
+    this.path = path;
+    this.offset = where.offset;
+  }
+}
+
+/** Printable form of a raw path: UTF-8 where valid, `\xNN` escapes for other bytes. */
+export function displayPath(p: Buffer | string): string {
+  if (typeof p === "string") return p;
+  const s = p.toString("utf8");
+  if (Buffer.from(s, "utf8").equals(p) && !s.includes("\n")) return s;
+  let out = "";
+  for (const b of p) out += b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
+  return out;
+}

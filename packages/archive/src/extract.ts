@@ -1,0 +1,336 @@
+// Safe extraction of decoded entries into a target directory. Paths come only from the
+// archive's own directory records, each created here with mkdir; files are written to an
+// O_EXCL|O_NOFOLLOW temp name and renamed when complete; directory metadata is applied on the
+// way back up; hardlinks may only point at files this run extracted.
+
+import { execFile } from "node:child_process";
+import { constants as fsc } from "node:fs";
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rename, rm, symlink, unlink } from "node:fs/promises";
+import { promisify } from "node:util";
+import { type ArchiveEvent, type ByteStream, decodeArchive } from "./decoder.js";
+import { ArchiveError } from "./errors.js";
+import { checkPayloadHeader, type EntryMeta, FLAG_HAS_LINKS, PAYLOAD_HEADER_SIZE, S_IFBLK, S_IFMT } from "./format.js";
+import { fsJoin, joinPath, type PathLike, pathKey } from "./internal/paths.js";
+import { type RandomAccessReader, readExactAt, readerStream } from "./random-access.js";
+import { defaultWarningHandler, makeWarning, type WarningHandler } from "./warnings.js";
+
+const execFileP = promisify(execFile);
+
+export interface ExtractStats {
+  entries: number;
+  dirs: number;
+  files: number;
+  symlinks: number;
+  hardlinks: number;
+  devices: number;
+  fifos: number;
+  /** Content bytes restored (holes included). */
+  bytes: number;
+}
+
+export function newExtractStats(): ExtractStats {
+  return { entries: 0, dirs: 0, files: 0, symlinks: 0, hardlinks: 0, devices: 0, fifos: 0, bytes: 0 };
+}
+
+export interface ExtractOptions {
+  /** Extract into an existing non-empty directory, merging with what is there (default false). */
+  allowExisting?: boolean;
+  /** Restore uid/gid (default: when running as root). */
+  owner?: boolean;
+  /** Restore zero blocks as holes (default true). */
+  sparse?: boolean;
+  /** Apply the archive root's mode/mtime to the target directory (default true). */
+  applyRootMetadata?: boolean;
+  onWarning?: WarningHandler;
+  stats?: ExtractStats;
+}
+
+/** Internal hooks used by subtree restore. */
+export interface ExtractHooks {
+  /** Archive path of the extracted root (prefix for hardlink targets). */
+  rootPath?: Buffer;
+  /** Called for a hardlink whose first link was not extracted in this run. */
+  hardlinkFallback?: (targetArchivePath: Buffer, destAbs: Buffer, path: Buffer) => Promise<boolean>;
+}
+
+const SPARSE_BLOCK = 64 * 1024;
+const ZERO_BLOCK = Buffer.alloc(SPARSE_BLOCK);
+const TMP_OPEN_FLAGS = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
+
+export function nsToSeconds(ns: bigint): number {
+  const sec = ns / 1_000_000_000n;
+  return Number(sec) + Number(ns - sec * 1_000_000_000n) / 1e9;
+}
+
+function toBuf(p: PathLike): Buffer {
+  return typeof p === "string" ? Buffer.from(p, "utf8") : p;
+}
+
+/** Linux dev_t split (glibc gnu_dev_major/minor). */
+export function devMajorMinor(rdev: bigint): [bigint, bigint] {
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
+  return [major, minor];
+}
+
+/** Prepares `target`: creates it if missing; refuses a symlink, a non-directory, or (by default) a non-empty dir. */
+export async function prepareTarget(target: Buffer, allowExisting: boolean): Promise<void> {
+  try {
+    const st = await lstat(target);
+    if (!st.isDirectory()) throw new ArchiveError("ERR_ARCHIVE_TARGET", "restore target exists and is not a directory", { path: target });
+    if (!allowExisting && (await readdir(target)).length > 0)
+      throw new ArchiveError("ERR_ARCHIVE_TARGET", "restore target is not empty", { path: target });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    await mkdir(target, { recursive: true, mode: 0o700 });
+  }
+}
+
+interface OpenDir {
+  abs: Buffer;
+  meta: EntryMeta;
+  isRoot: boolean;
+}
+
+export class Extractor {
+  private readonly stack: OpenDir[] = [];
+  private readonly links = new Map<string, Buffer>();
+  private readonly stats: ExtractStats;
+  private readonly warn: WarningHandler;
+  private readonly owner: boolean;
+  private readonly sparse: boolean;
+  private tmpCounter = 0;
+  private done = false;
+
+  constructor(
+    private readonly target: Buffer,
+    private readonly opts: ExtractOptions = {},
+    private readonly payload?: RandomAccessReader,
+    private readonly hooks: ExtractHooks = {},
+  ) {
+    this.stats = opts.stats ?? newExtractStats();
+    this.warn = opts.onWarning ?? defaultWarningHandler;
+    this.owner = opts.owner ?? process.getuid?.() === 0;
+    this.sparse = opts.sparse ?? true;
+  }
+
+  get result(): ExtractStats {
+    return this.stats;
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  async run(events: AsyncIterable<ArchiveEvent>): Promise<ExtractStats> {
+    for await (const ev of events) await this.handle(ev);
+    if (!this.done) throw new ArchiveError("ERR_ARCHIVE_TRUNCATED", "archive ended before its root directory was closed");
+    return this.stats;
+  }
+
+  private parentAbs(path: Buffer): Buffer {
+    const top = this.stack[this.stack.length - 1];
+    if (!top) throw new ArchiveError("ERR_ARCHIVE_CORRUPT", "entry outside any directory", { path });
+    return top.abs;
+  }
+
+  async handle(ev: ArchiveEvent): Promise<void> {
+    if (ev.kind === "goodbye") {
+      const d = this.stack.pop()!;
+      if (!d.isRoot || this.opts.applyRootMetadata !== false) await this.applyMeta(d.abs, d.meta, false);
+      if (this.stack.length === 0) this.done = true;
+      return;
+    }
+    this.stats.entries++;
+    if (ev.kind === "dir" && this.stack.length === 0) {
+      this.stack.push({ abs: this.target, meta: ev.meta, isRoot: true });
+      this.stats.dirs++;
+      return;
+    }
+    await this.place(fsJoin(this.parentAbs(ev.path), ev.name), ev);
+  }
+
+  /** Creates one entry at `abs` (whose parent exists and was made by this run or the caller). */
+  async place(abs: Buffer, ev: Exclude<ArchiveEvent, { kind: "goodbye" }>): Promise<void> {
+    switch (ev.kind) {
+      case "dir":
+        await this.makeDir(abs, ev.path);
+        this.stack.push({ abs, meta: ev.meta, isRoot: false });
+        this.stats.dirs++;
+        return;
+      case "file": {
+        const content = ev.content ?? this.payloadContent(ev.contentOffset, ev.meta.size, ev.path);
+        await this.writeFile(abs, ev.path, ev.meta, content);
+        if (ev.meta.flags & FLAG_HAS_LINKS) this.links.set(pathKey(this.archivePath(ev.path)), abs);
+        this.stats.files++;
+        return;
+      }
+      case "symlink":
+        await symlink(ev.target, abs);
+        await this.applyMeta(abs, ev.meta, true);
+        this.stats.symlinks++;
+        return;
+      case "hardlink": {
+        const first = this.links.get(pathKey(ev.target));
+        if (first) {
+          await link(first, abs);
+        } else if (!(this.hooks.hardlinkFallback && (await this.hooks.hardlinkFallback(ev.target, abs, ev.path)))) {
+          throw new ArchiveError("ERR_ARCHIVE_ESCAPE", "hardlink target is not a file extracted by this run", { path: ev.path, offset: ev.offset });
+        }
+        this.stats.hardlinks++;
+        return;
+      }
+      case "device":
+      case "fifo":
+        await this.makeNode(abs, ev.meta, ev.kind);
+        await this.applyMeta(abs, ev.meta, false);
+        if (ev.kind === "device") this.stats.devices++;
+        else this.stats.fifos++;
+        return;
+    }
+  }
+
+  private archivePath(rel: Buffer): Buffer {
+    return this.hooks.rootPath && this.hooks.rootPath.length > 0 ? joinPath(this.hooks.rootPath, rel) : rel;
+  }
+
+  private async makeDir(abs: Buffer, path: Buffer): Promise<void> {
+    try {
+      await mkdir(abs, 0o700);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const st = await lstat(abs);
+      if (!this.opts.allowExisting || !st.isDirectory())
+        throw new ArchiveError("ERR_ARCHIVE_ESCAPE", "directory path already exists and is not one this run created", { path });
+    }
+  }
+
+  private async *payloadContent(offset: number, size: number, path: Buffer): AsyncGenerator<Buffer> {
+    const reader = this.payload;
+    if (!reader) throw new ArchiveError("ERR_ARCHIVE_CORRUPT", "split archive entry but no payload reader", { path });
+    const header = await readExactAt(reader, offset, PAYLOAD_HEADER_SIZE, "payload header", path);
+    const got = checkPayloadHeader(header, offset, path);
+    if (got !== size) throw new ArchiveError("ERR_ARCHIVE_CORRUPT", `payload size ${got} differs from entry size ${size}`, { path, offset });
+    const start = offset + PAYLOAD_HEADER_SIZE;
+    let pos = start;
+    for await (const piece of readerStream(reader, start, start + size)) {
+      pos += piece.length;
+      yield piece;
+    }
+    if (pos < start + size) throw new ArchiveError("ERR_ARCHIVE_TRUNCATED", "payload stream ends inside file content", { path, offset: pos });
+  }
+
+  /** Writes a regular file via a temp name in the same folder; removes the temp on any error. */
+  async writeFile(abs: Buffer, path: Buffer, meta: EntryMeta, content: AsyncIterable<Buffer>): Promise<void> {
+    const dir = abs.subarray(0, abs.lastIndexOf(0x2f));
+    let tmp: Buffer;
+    let fh: Awaited<ReturnType<typeof open>>;
+    for (;;) {
+      tmp = fsJoin(dir, Buffer.from(`.cxar-tmp-${process.pid}-${this.tmpCounter++}`));
+      try {
+        fh = await open(tmp, TMP_OPEN_FLAGS, 0o600);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+    }
+    try {
+      let pos = 0;
+      for await (const piece of content) {
+        await this.writePiece(fh, piece, pos);
+        pos += piece.length;
+      }
+      if (pos !== meta.size) throw new ArchiveError("ERR_ARCHIVE_CORRUPT", `file content has ${pos} bytes, ${meta.size} declared`, { path });
+      await fh.truncate(meta.size);
+      if (this.owner) await fh.chown(meta.uid, meta.gid);
+      await fh.chmod(meta.mode & 0o7777);
+      const t = nsToSeconds(meta.mtimeNs);
+      await fh.utimes(t, t);
+      await fh.close();
+      await rename(tmp, abs);
+      this.stats.bytes += meta.size;
+    } catch (e) {
+      await fh.close().catch(() => {});
+      await unlink(tmp).catch(() => {});
+      this.warn(makeWarning(path, "partial-removed", `partial file removed: ${(e as Error).message}`));
+      throw e;
+    }
+  }
+
+  private async writePiece(fh: Awaited<ReturnType<typeof open>>, piece: Buffer, pos: number): Promise<void> {
+    if (!this.sparse) {
+      await writeAll(fh, piece, pos);
+      return;
+    }
+    // write non-zero runs only; holes come from the final truncate
+    let runStart = -1;
+    for (let o = 0; o < piece.length; o += SPARSE_BLOCK) {
+      const end = Math.min(o + SPARSE_BLOCK, piece.length);
+      const zero = piece.subarray(o, end).equals(end - o === SPARSE_BLOCK ? ZERO_BLOCK : ZERO_BLOCK.subarray(0, end - o));
+      if (!zero && runStart < 0) runStart = o;
+      if (zero && runStart >= 0) {
+        await writeAll(fh, piece.subarray(runStart, o), pos + runStart);
+        runStart = -1;
+      }
+    }
+    if (runStart >= 0) await writeAll(fh, piece.subarray(runStart), pos + runStart);
+  }
+
+  private async makeNode(abs: Buffer, meta: EntryMeta, kind: "device" | "fifo"): Promise<void> {
+    // mknod/mkfifo take string paths: create under an ASCII temp name, then rename (Buffer-safe)
+    const dir = abs.subarray(0, abs.lastIndexOf(0x2f));
+    const tmp = fsJoin(dir, Buffer.from(`.cxar-node-${process.pid}-${this.tmpCounter++}`));
+    const tmpStr = tmp.toString("utf8");
+    if (!Buffer.from(tmpStr, "utf8").equals(tmp)) {
+      throw new ArchiveError("ERR_ARCHIVE_TARGET", "cannot create device/fifo below a non-UTF-8 target path", { path: abs });
+    }
+    if (kind === "fifo") {
+      await execFileP("mkfifo", ["-m", "600", tmpStr]);
+    } else {
+      const [major, minor] = devMajorMinor(meta.rdev);
+      const type = (meta.mode & S_IFMT) === S_IFBLK ? "b" : "c";
+      await execFileP("mknod", ["-m", "600", tmpStr, type, String(major), String(minor)]);
+    }
+    try {
+      await rename(tmp, abs);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  private async applyMeta(abs: Buffer, meta: EntryMeta, isSymlink: boolean): Promise<void> {
+    if (this.owner) await lchown(abs, meta.uid, meta.gid);
+    // Linux cannot chmod a symlink; its mode is always 0777
+    if (!isSymlink) await chmod(abs, meta.mode & 0o7777);
+    const t = nsToSeconds(meta.mtimeNs);
+    await lutimes(abs, t, t);
+  }
+}
+
+async function writeAll(fh: Awaited<ReturnType<typeof open>>, b: Buffer, pos: number): Promise<void> {
+  let done = 0;
+  while (done < b.length) {
+    const { bytesWritten } = await fh.write(b, done, b.length - done, pos + done);
+    done += bytesWritten;
+  }
+}
+
+/** Extracts a single-stream archive (.cxar) read from `source` into `target`. */
+export async function extractArchive(source: ByteStream, target: PathLike, opts: ExtractOptions = {}): Promise<ExtractStats> {
+  const t = toBuf(target);
+  await prepareTarget(t, opts.allowExisting ?? false);
+  return new Extractor(t, opts).run(decodeArchive(source, { layout: "single" }));
+}
+
+/** Extracts a split archive: metadata stream (.mcxar) plus random access to its payload (.pcxar). */
+export async function extractSplitArchive(
+  metadata: ByteStream,
+  payload: RandomAccessReader,
+  target: PathLike,
+  opts: ExtractOptions = {},
+): Promise<ExtractStats> {
+  const t = toBuf(target);
+  await prepareTarget(t, opts.allowExisting ?? false);
+  return new Extractor(t, opts, payload).run(decodeArchive(metadata, { layout: "split" }));
+}
