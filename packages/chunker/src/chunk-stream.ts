@@ -3,7 +3,7 @@
 // only a chunk that spans buffers is copied, once, when it is complete.
 
 import type { ChunkerOptions } from "./params.js";
-import { createScanner } from "./scanner.js";
+import { type BoundaryScanner, createScanner } from "./scanner.js";
 import { joinPieces, toBuffer } from "./internal/to-buffer.js";
 
 /**
@@ -11,11 +11,18 @@ import { joinPieces, toBuffer } from "./internal/to-buffer.js";
  * Chunks may be views of the source's buffers, so the source must not modify a buffer after
  * yielding it (fs and network streams never do).
  */
-export async function* chunkStream(
+export function chunkStream(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: ChunkerOptions = {},
 ): AsyncIterable<Buffer> {
-  const scanner = createScanner(options);
+  // Created here, not in the generator, so bad options throw at the call.
+  return chunks(source, createScanner(options));
+}
+
+async function* chunks(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  scanner: BoundaryScanner,
+): AsyncIterable<Buffer> {
   let pieces: Buffer[] = [];
   let pending = 0;
   for await (const piece of source) {

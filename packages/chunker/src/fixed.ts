@@ -11,11 +11,18 @@ export interface FixedChunkOptions {
 }
 
 /** Splits `source` into chunks of exactly `size` bytes, in order; only the last may be shorter. */
-export async function* fixedChunkStream(
+export function fixedChunkStream(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: FixedChunkOptions = {},
 ): AsyncIterable<Buffer> {
-  const size = fixedChunkSize(options.size);
+  // Validated here, not in the generator, so a bad size throws at the call.
+  return fixedChunks(source, fixedChunkSize(options.size));
+}
+
+async function* fixedChunks(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  size: number,
+): AsyncIterable<Buffer> {
   let pieces: Buffer[] = [];
   let pending = 0;
   for await (const piece of source) {
