@@ -8,6 +8,7 @@ import { type FileHandle, open, readFile } from "node:fs/promises";
 import { FormatError } from "./errors.js";
 import type { ChunkInfo, IndexCloseResult, IndexReadOptions } from "./fixed-index.js";
 import { commitTmp, removeQuietly, tmpPathFor } from "./internal/atomic-file.js";
+import { checkExpected } from "./internal/index-checks.js";
 import { assertDigest, DIGEST_SIZE } from "./internal/hex.js";
 import {
   DYNAMIC_ENTRY_SIZE,
@@ -80,6 +81,7 @@ export class DynamicIndexReader {
         );
       }
     }
+    checkExpected("dynamic index", this.indexCsum, this.size, options);
   }
 
   static async open(path: string, options: IndexReadOptions = {}): Promise<DynamicIndexReader> {

@@ -25,6 +25,7 @@ export type FormatErrorCode =
   | "ERR_INDEX_COUNT"
   | "ERR_INDEX_CHUNK_SIZE"
   | "ERR_INDEX_RANGE"
+  | "ERR_INDEX_SIZE"
   | "ERR_WRITER_CLOSED"
   | "ERR_MANIFEST_JSON"
   | "ERR_MANIFEST_SHAPE"

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { open, readFile } from "node:fs/promises";
 import { FormatError } from "./errors.js";
 import { commitTmp, removeQuietly, tmpPathFor } from "./internal/atomic-file.js";
+import { checkExpected } from "./internal/index-checks.js";
 import { assertDigest } from "./internal/hex.js";
 import {
   DEFAULT_FIXED_CHUNK_SIZE,
@@ -35,6 +36,13 @@ export interface ChunkInfo {
 export interface IndexReadOptions {
   /** Recompute index_csum and compare with the header (default true). */
   verifyCsum?: boolean;
+  /** The csum the manifest lists for this index; a different header csum is ERR_INDEX_CSUM. */
+  expectedCsum?: Uint8Array;
+  /**
+   * The size the manifest lists. Worth giving for fixed indexes: their size and chunk_size
+   * header fields are outside index_csum (as in PBS), so only this cross-check covers them.
+   */
+  expectedSize?: number;
 }
 
 export interface FixedIndexOptions extends IndexIdentity {
@@ -104,6 +112,7 @@ export class FixedIndexReader {
         throw new FormatError("ERR_INDEX_CSUM", `fixed index csum mismatch: header ${this.indexCsum.toString("hex")}, entries give ${actual.toString("hex")}`);
       }
     }
+    checkExpected("fixed index", this.indexCsum, this.size, options);
   }
 
   static async open(path: string, options: IndexReadOptions = {}): Promise<FixedIndexReader> {

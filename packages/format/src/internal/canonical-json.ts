@@ -9,7 +9,11 @@ function compareUtf8(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
-function write(value: unknown, out: string[], path: string): void {
+// Deeper nesting than this is refused rather than risking a stack overflow on hostile input.
+const MAX_DEPTH = 128;
+
+function write(value: unknown, out: string[], path: string, depth = 0): void {
+  if (depth > MAX_DEPTH) throw new FormatError("ERR_MANIFEST_SHAPE", `JSON nested deeper than ${MAX_DEPTH} levels (at ${path.slice(0, 200)})`);
   if (value === null || value === undefined) {
     throw new FormatError("ERR_MANIFEST_SHAPE", `canonical JSON cannot hold null (at ${path})`);
   }
@@ -31,7 +35,7 @@ function write(value: unknown, out: string[], path: string): void {
     out.push("[");
     value.forEach((item, i) => {
       if (i > 0) out.push(",");
-      write(item, out, `${path}[${i}]`);
+      write(item, out, `${path}[${i}]`, depth + 1);
     });
     out.push("]");
     return;
@@ -44,7 +48,7 @@ function write(value: unknown, out: string[], path: string): void {
   keys.forEach((k, i) => {
     if (i > 0) out.push(",");
     out.push(JSON.stringify(k), ":");
-    write(obj[k], out, `${path}.${k}`);
+    write(obj[k], out, `${path}.${k}`, depth + 1);
   });
   out.push("}");
 }
