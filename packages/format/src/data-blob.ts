@@ -164,10 +164,11 @@ export function decodeBlob(raw: Uint8Array, options: DecodeBlobOptions = {}): Bu
     const tag = asBuffer(raw).subarray(BLOB_OFFSET_TAG, BLOB_OFFSET_TAG + TAG_SIZE);
     payload = crypt.decrypt(body, iv, tag);
   } else {
-    // A copy, so the result does not pin (or alias) the caller's raw buffer.
-    payload = Buffer.from(body);
+    payload = body;
   }
-  const data = info.compressed ? decompressBounded(payload, MAX_BLOB_SIZE) : payload;
+  // Plain payloads are copied so the result never aliases (or pins) the caller's raw buffer;
+  // decompression and decryption already produce fresh buffers.
+  const data = info.compressed ? decompressBounded(payload, MAX_BLOB_SIZE) : info.encrypted ? payload : Buffer.from(payload);
   if (options.digest !== undefined) {
     assertDigest(options.digest, "expected digest");
     const actual = chunkDigest(data, info.encrypted ? options.crypt : undefined);
