@@ -7,6 +7,7 @@ import { BUZHASH_TABLE } from "./internal/buzhash-table.js";
 import type { ResolvedChunkerOptions } from "./params.js";
 import type { BoundaryScanner } from "./scanner.js";
 import type { HashState } from "./internal/hash-state.js";
+import { bytesToAlignment, LITTLE_ENDIAN } from "./internal/words.js";
 
 /** Bytes in the rolling window. 64 = 2 * 32, so a byte's contribution is rotated back into place
  * when it leaves and is removed by a plain XOR of its table entry. */
@@ -125,8 +126,8 @@ export class BuzhashScanner implements BoundaryScanner {
 
 /**
  * The hot loop, in a function of its own so V8 optimizes it once with feedback for every path.
- * Needs pos >= 64 within `bytes`. Returns the index just after the first byte where the hash
- * passes the boundary test, or -1 with out.h set.
+ * Needs pos >= 64 within `bytes` (the leaving byte is bytes[pos - 64]). Returns the index just
+ * after the first byte where the hash passes the boundary test, or -1 with out.h set.
  */
 function buzhashFind(
   bytes: Uint8Array,
@@ -138,23 +139,44 @@ function buzhashFind(
   out: HashState,
 ): number {
   const T = BUZHASH_TABLE;
-  // Unrolled by four: fewer loop tests; the boundary test stays per byte.
-  const end4 = end - 3;
-  while (pos < end4) {
-    h = ((h << 1) | (h >>> 31)) ^ T[bytes[pos - 64]] ^ T[bytes[pos]];
-    if ((h & mask) >= threshold) return pos + 1;
-    h = ((h << 1) | (h >>> 31)) ^ T[bytes[pos - 63]] ^ T[bytes[pos + 1]];
-    if ((h & mask) >= threshold) return pos + 2;
-    h = ((h << 1) | (h >>> 31)) ^ T[bytes[pos - 62]] ^ T[bytes[pos + 2]];
-    if ((h & mask) >= threshold) return pos + 3;
-    h = ((h << 1) | (h >>> 31)) ^ T[bytes[pos - 61]] ^ T[bytes[pos + 3]];
-    if ((h & mask) >= threshold) return pos + 4;
-    pos += 4;
+  if (LITTLE_ENDIAN && end - pos >= 128) {
+    for (let head = bytesToAlignment(bytes, pos); head > 0; head--) {
+      h = ((h << 1) | (h >>> 31)) ^ T[bytes[pos - BUZHASH_WINDOW]] ^ T[bytes[pos]];
+      pos++;
+      if ((h & mask) >= threshold) return pos;
+    }
+    // 64 is a multiple of 4, so leaving bytes are word-aligned too: 16 words behind.
+    const count = (end - pos) >>> 2;
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset + pos - BUZHASH_WINDOW, count + 16);
+    const cut = buzhashFindInWords(words, h, mask, threshold, out);
+    if (cut >= 0) return pos + cut;
+    h = out.h;
+    pos += count << 2;
   }
   while (pos < end) {
-    h = ((h << 1) | (h >>> 31)) ^ T[bytes[pos - 64]] ^ T[bytes[pos]];
+    h = ((h << 1) | (h >>> 31)) ^ T[bytes[pos - BUZHASH_WINDOW]] ^ T[bytes[pos]];
     pos++;
     if ((h & mask) >= threshold) return pos;
+  }
+  out.h = h;
+  return -1;
+}
+
+/** Words 0..15 hold the window before the first entering word (16); returns a byte count past word 16. */
+function buzhashFindInWords(words: Uint32Array, h: number, mask: number, threshold: number, out: HashState): number {
+  const T = BUZHASH_TABLE;
+  const n = words.length;
+  for (let i = 16; i < n; i++) {
+    const w = words[i];
+    const l = words[i - 16];
+    h = ((h << 1) | (h >>> 31)) ^ T[l & 255] ^ T[w & 255];
+    if ((h & mask) >= threshold) return ((i - 16) << 2) + 1;
+    h = ((h << 1) | (h >>> 31)) ^ T[(l >>> 8) & 255] ^ T[(w >>> 8) & 255];
+    if ((h & mask) >= threshold) return ((i - 16) << 2) + 2;
+    h = ((h << 1) | (h >>> 31)) ^ T[(l >>> 16) & 255] ^ T[(w >>> 16) & 255];
+    if ((h & mask) >= threshold) return ((i - 16) << 2) + 3;
+    h = ((h << 1) | (h >>> 31)) ^ T[l >>> 24] ^ T[w >>> 24];
+    if ((h & mask) >= threshold) return ((i - 16) << 2) + 4;
   }
   out.h = h;
   return -1;

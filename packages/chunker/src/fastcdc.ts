@@ -7,6 +7,7 @@ import { GEAR_TABLE } from "./internal/gear-table.js";
 import type { ResolvedChunkerOptions } from "./params.js";
 import type { BoundaryScanner } from "./scanner.js";
 import type { HashState } from "./internal/hash-state.js";
+import { bytesToAlignment, LITTLE_ENDIAN } from "./internal/words.js";
 
 /** A byte shifted left 32 times has left the 32-bit hash: h depends on the last 32 bytes only. */
 export const GEAR_WINDOW = 32;
@@ -131,22 +132,60 @@ function gearHash(bytes: Uint8Array, pos: number, end: number, h: number): numbe
 /** Returns the index just after the first byte where (h & mask) === 0, or -1 with out.h set. */
 function gearFind(bytes: Uint8Array, pos: number, end: number, h: number, mask: number, out: HashState): number {
   const G = GEAR_TABLE;
-  // Unrolled by four: fewer loop tests; the cut test stays per byte.
-  const end4 = end - 3;
-  while (pos < end4) {
-    h = ((h << 1) + G[bytes[pos]]) | 0;
-    if ((h & mask) === 0) return pos + 1;
-    h = ((h << 1) + G[bytes[pos + 1]]) | 0;
-    if ((h & mask) === 0) return pos + 2;
-    h = ((h << 1) + G[bytes[pos + 2]]) | 0;
-    if ((h & mask) === 0) return pos + 3;
-    h = ((h << 1) + G[bytes[pos + 3]]) | 0;
-    if ((h & mask) === 0) return pos + 4;
-    pos += 4;
+  if (LITTLE_ENDIAN && end - pos >= 64) {
+    for (let head = bytesToAlignment(bytes, pos); head > 0; head--) {
+      h = ((h << 1) + G[bytes[pos++]]) | 0;
+      if ((h & mask) === 0) return pos;
+    }
+    const count = (end - pos) >>> 2;
+    const cut = gearFindInWords(new Uint32Array(bytes.buffer, bytes.byteOffset + pos, count), h, mask, out);
+    if (cut >= 0) return pos + cut;
+    h = out.h;
+    pos += count << 2;
   }
   while (pos < end) {
     h = ((h << 1) + G[bytes[pos++]]) | 0;
     if ((h & mask) === 0) return pos;
+  }
+  out.h = h;
+  return -1;
+}
+
+/** gearFind over whole words, two per turn; returns a byte count into `words`, or -1 with out.h. */
+function gearFindInWords(words: Uint32Array, h: number, mask: number, out: HashState): number {
+  const G = GEAR_TABLE;
+  const n = words.length;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    const w = words[i];
+    const v = words[i + 1];
+    h = ((h << 1) + G[w & 255]) | 0;
+    if ((h & mask) === 0) return (i << 2) + 1;
+    h = ((h << 1) + G[(w >>> 8) & 255]) | 0;
+    if ((h & mask) === 0) return (i << 2) + 2;
+    h = ((h << 1) + G[(w >>> 16) & 255]) | 0;
+    if ((h & mask) === 0) return (i << 2) + 3;
+    h = ((h << 1) + G[w >>> 24]) | 0;
+    if ((h & mask) === 0) return (i << 2) + 4;
+    h = ((h << 1) + G[v & 255]) | 0;
+    if ((h & mask) === 0) return (i << 2) + 5;
+    h = ((h << 1) + G[(v >>> 8) & 255]) | 0;
+    if ((h & mask) === 0) return (i << 2) + 6;
+    h = ((h << 1) + G[(v >>> 16) & 255]) | 0;
+    if ((h & mask) === 0) return (i << 2) + 7;
+    h = ((h << 1) + G[v >>> 24]) | 0;
+    if ((h & mask) === 0) return (i << 2) + 8;
+  }
+  if (i < n) {
+    const w = words[i];
+    h = ((h << 1) + G[w & 255]) | 0;
+    if ((h & mask) === 0) return (i << 2) + 1;
+    h = ((h << 1) + G[(w >>> 8) & 255]) | 0;
+    if ((h & mask) === 0) return (i << 2) + 2;
+    h = ((h << 1) + G[(w >>> 16) & 255]) | 0;
+    if ((h & mask) === 0) return (i << 2) + 3;
+    h = ((h << 1) + G[w >>> 24]) | 0;
+    if ((h & mask) === 0) return (i << 2) + 4;
   }
   out.h = h;
   return -1;

@@ -38,13 +38,18 @@ export function mixedBytes(seed: number, n: number): Buffer {
   return Buffer.concat(parts, n);
 }
 
-/** Cuts `data` into consecutive pieces whose sizes cycle through `sizes`. */
+/**
+ * Cuts `data` into consecutive pieces whose sizes cycle through `sizes`. Every other piece is a
+ * view (at whatever alignment it falls), the others copies, so neither adjacency in memory nor
+ * 4-byte alignment can leak into the results.
+ */
 export function splitBy(data: Uint8Array, sizes: number[]): Buffer[] {
   const pieces: Buffer[] = [];
   let pos = 0;
   for (let i = 0; pos < data.length; i++) {
     const size = Math.max(1, sizes[i % sizes.length]);
-    pieces.push(Buffer.from(data.subarray(pos, Math.min(data.length, pos + size))));
+    const view = Buffer.from(data.buffer, data.byteOffset, data.length).subarray(pos, Math.min(data.length, pos + size));
+    pieces.push(i % 2 === 0 ? view : Buffer.from(view));
     pos += size;
   }
   return pieces;

@@ -64,6 +64,18 @@ describe.each(algorithms)("%s scanner", (algorithm) => {
       { numRuns: 10 },
     ));
 
+  it("finds the same boundaries whatever the alignment of the buffer in memory", () => {
+    const data = mixedBytes(31, 3 << 20);
+    const expected = scannerLengths([data], { algorithm, avg: AVG });
+    for (const shift of [1, 2, 3, 5]) {
+      const backing = Buffer.alloc(data.length + shift);
+      data.copy(backing, shift);
+      const shifted = backing.subarray(shift);
+      expect(shifted.byteOffset % 4).not.toBe(data.byteOffset % 4);
+      expect(scannerLengths([shifted], { algorithm, avg: AVG })).toEqual(expected);
+    }
+  });
+
   it("after reset() starts a new stream as a fresh scanner would", () => {
     const a = xorshiftBytes(1, 300_000);
     const b = xorshiftBytes(2, 2 << 20);
