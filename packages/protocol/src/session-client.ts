@@ -131,17 +131,27 @@ export class SessionClient {
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
-    if (!isBinary) return this.#protocolViolation("server sent a text message");
+    if (!isBinary) {
+      this.#protocolViolation("server sent a text message");
+      return;
+    }
     let frame: ReturnType<typeof decodeFrame>;
     try {
       frame = decodeFrame(data);
     } catch (err) {
-      return this.#protocolViolation((err as Error).message);
+      this.#protocolViolation((err as Error).message);
+      return;
     }
-    if (!ResponseHeaderCheck.Check(frame.header)) return this.#protocolViolation("server sent a malformed answer header");
+    if (!ResponseHeaderCheck.Check(frame.header)) {
+      this.#protocolViolation("server sent a malformed answer header");
+      return;
+    }
     const h = frame.header;
     const p = this.#pending.get(h.id);
-    if (!p) return this.#protocolViolation(`server answered unknown request id ${h.id}`);
+    if (!p) {
+      this.#protocolViolation(`server answered unknown request id ${h.id}`);
+      return;
+    }
     this.#pending.delete(h.id);
     this.#waiters.shift()?.();
     if (h.ok) p.resolve({ result: h.result, body: frame.body });

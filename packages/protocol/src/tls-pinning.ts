@@ -34,7 +34,7 @@ export function certificateFingerprint(cert: Buffer | string): string {
 export function checkPeerFingerprint(socket: tls.TLSSocket, expected: string): void {
   const cert = socket.getPeerCertificate();
   const want = normalizeFingerprint(expected);
-  if (!cert || !cert.raw) {
+  if (!cert?.raw) {
     throw new ProtocolError("ERR_FINGERPRINT", "server presented no certificate");
   }
   const got = certificateFingerprint(cert.raw);

@@ -1,0 +1,48 @@
+// The checks an uploaded chunk must pass before it may enter the store (spec: datastore.md
+// "Inserting a chunk"): declared encoded size, size limits, CRC, and for plain chunks the
+// decoded size and SHA-256 digest. Runs inside the verification workers; pure and synchronous.
+
+import { createHash } from "node:crypto";
+import { decodeBlob, isFormatError, verifyBlobCrc } from "@cairn/format";
+import { MAX_CHUNK_ENCODED_SIZE, MAX_CHUNK_SIZE } from "@cairn/protocol";
+
+export interface ChunkCheckRequest {
+  digest: string;
+  size: number;
+  encodedSize: number;
+  blob: Uint8Array;
+}
+
+export type ChunkCheckResult = { ok: true; encrypted: boolean } | { ok: false; code: string; message: string };
+
+export function checkChunk(req: ChunkCheckRequest): ChunkCheckResult {
+  const { blob, digest, size, encodedSize } = req;
+  if (size > MAX_CHUNK_SIZE || blob.length > MAX_CHUNK_ENCODED_SIZE) {
+    return { ok: false, code: "ERR_CHUNK_TOO_LARGE", message: `chunk ${digest} too large: ${size} plain / ${blob.length} encoded bytes (limit ${MAX_CHUNK_SIZE})` };
+  }
+  if (blob.length !== encodedSize) {
+    return { ok: false, code: "ERR_CHUNK_SIZE", message: `chunk ${digest}: declared encoded size ${encodedSize}, received ${blob.length} bytes` };
+  }
+  let encrypted: boolean;
+  try {
+    encrypted = verifyBlobCrc(blob).encrypted;
+  } catch (err) {
+    if (isFormatError(err, "ERR_BLOB_CRC")) return { ok: false, code: "ERR_CHUNK_CRC", message: `chunk ${digest}: ${err.message}` };
+    return { ok: false, code: "ERR_CHUNK_FORMAT", message: `chunk ${digest} is not a data blob: ${(err as Error).message}` };
+  }
+  if (encrypted) return { ok: true, encrypted };
+  let data: Buffer;
+  try {
+    data = decodeBlob(blob);
+  } catch (err) {
+    return { ok: false, code: "ERR_CHUNK_FORMAT", message: `chunk ${digest} does not decode: ${(err as Error).message}` };
+  }
+  if (data.length !== size) {
+    return { ok: false, code: "ERR_CHUNK_SIZE", message: `chunk ${digest}: declared size ${size}, decodes to ${data.length} bytes` };
+  }
+  const actual = createHash("sha256").update(data).digest("hex");
+  if (actual !== digest) {
+    return { ok: false, code: "ERR_CHUNK_DIGEST", message: `chunk data has digest ${actual}, uploaded as ${digest}` };
+  }
+  return { ok: true, encrypted };
+}

@@ -1,0 +1,239 @@
+#!/usr/bin/env node
+// cairn-server: run the daemon (`start`) and manage the config folder directly (datastores,
+// users, tokens, ACL, certificate fingerprint) — no running server needed. Output is a short
+// human line or table, or JSON with --output-format json; user mistakes print one line on
+// stderr and exit 1, never a stack trace.
+
+import { Command, CommanderError, Option } from "commander";
+import pino from "pino";
+import { ProtocolError, ROLES } from "@cairn/protocol";
+import { setAcl } from "./acl.js";
+import { createToken, createUser } from "./auth.js";
+import { ensureCertificate, loadCertificate } from "./cert.js";
+import { ConfigDir } from "./config.js";
+import { DEFAULT_LISTEN, startServer } from "./server.js";
+import { createDatastore } from "./stores.js";
+
+type Fmt = "text" | "json";
+
+function out(fmt: Fmt, json: unknown, text: string): void {
+  process.stdout.write(fmt === "json" ? `${JSON.stringify(json)}\n` : `${text}\n`);
+}
+
+function configOf(opts: { config?: string }): ConfigDir {
+  if (!opts.config) throw new ProtocolError("ERR_BAD_REQUEST", "--config DIR is required");
+  return new ConfigDir(opts.config);
+}
+
+const fmtOption = () => new Option("--output-format <fmt>", "text or json").choices(["text", "json"]).default("text");
+const configOption = () => new Option("--config <dir>", "config folder").env("CAIRN_CONFIG");
+
+async function readPassword(prompt: string): Promise<string> {
+  if (process.env.CAIRN_PASSWORD) return process.env.CAIRN_PASSWORD;
+  if (!process.stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString("utf8").split("\n")[0];
+  }
+  process.stderr.write(prompt);
+  const stdin = process.stdin;
+  stdin.setRawMode(true);
+  stdin.resume();
+  return new Promise((resolve) => {
+    let s = "";
+    const onData = (d: Buffer) => {
+      for (const ch of d.toString("utf8")) {
+        if (ch === "\r" || ch === "\n") {
+          stdin.setRawMode(false);
+          stdin.pause();
+          stdin.removeListener("data", onData);
+          process.stderr.write("\n");
+          resolve(s);
+          return;
+        }
+        if (ch === "\u0003") process.exit(130);
+        if (ch === "\u007f") s = s.slice(0, -1);
+        else s += ch;
+      }
+    };
+    stdin.on("data", onData);
+  });
+}
+
+export function buildCli(): Command {
+  const program = new Command("cairn-server").description("cairn backup server").exitOverride().showHelpAfterError(false);
+
+  program
+    .command("start")
+    .description(`run the daemon (default listen ${DEFAULT_LISTEN})`)
+    .addOption(configOption())
+    .option("--listen <host:port>", "address to listen on", DEFAULT_LISTEN)
+    .option("--log-file <file>", "write JSON logs to this file instead of stdout")
+    .option("--log-level <level>", "pino log level", "info")
+    .action(async (opts: { config?: string; listen: string; logFile?: string; logLevel: string }) => {
+      const config = configOf(opts);
+      const logger = pino({ level: opts.logLevel }, opts.logFile ? pino.destination({ dest: opts.logFile, mkdir: true, sync: false }) : pino.destination(1));
+      const srv = await startServer({ configDir: config.dir, listen: opts.listen, logger });
+      if (srv.certificateCreated) process.stderr.write(`created a self-signed certificate in ${config.dir}/cert\n`);
+      process.stderr.write(`cairn-server listening on ${srv.url}\nfingerprint: ${srv.fingerprint}\n`);
+      logger.info({ url: srv.url, fingerprint: srv.fingerprint }, "listening");
+      let stopping = false;
+      const stop = (sig: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal: sig }, "shutting down");
+        srv.close().then(
+          () => process.exit(0),
+          (err) => {
+            logger.error({ err }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      };
+      process.on("SIGTERM", () => stop("SIGTERM"));
+      process.on("SIGINT", () => stop("SIGINT"));
+    });
+
+  const cert = program.command("cert").description("the server certificate");
+  cert
+    .command("fingerprint")
+    .description("print the SHA-256 fingerprint of the server certificate")
+    .addOption(configOption())
+    .addOption(fmtOption())
+    .action(async (opts: { config?: string; outputFormat: Fmt }) => {
+      const config = configOf(opts);
+      config.requireExisting();
+      const c = loadCertificate(config);
+      if (!c) throw new ProtocolError("ERR_NOT_FOUND", `no certificate in ${config.dir} yet (start the server once, or run "cairn-server cert create")`);
+      out(opts.outputFormat, { fingerprint: c.fingerprint }, c.fingerprint);
+    });
+  cert
+    .command("create")
+    .description("make the self-signed certificate if missing")
+    .addOption(configOption())
+    .addOption(fmtOption())
+    .action(async (opts: { config?: string; outputFormat: Fmt }) => {
+      const config = configOf(opts);
+      config.ensure();
+      const c = await ensureCertificate(config);
+      out(opts.outputFormat, { fingerprint: c.fingerprint, created: c.created }, c.fingerprint);
+    });
+
+  const ds = program.command("datastore").description("datastores");
+  ds.command("create")
+    .description("create a datastore NAME in folder PATH")
+    .argument("<name>")
+    .argument("<path>")
+    .option("--comment <text>")
+    .addOption(configOption())
+    .addOption(fmtOption())
+    .action(async (name: string, path: string, opts: { config?: string; comment?: string; outputFormat: Fmt }) => {
+      const config = configOf(opts);
+      config.ensure();
+      const e = await createDatastore(config, name, path, { comment: opts.comment });
+      out(opts.outputFormat, { name, path: e.path }, `created datastore ${name} at ${e.path}`);
+    });
+  ds.command("list")
+    .description("list datastores")
+    .addOption(configOption())
+    .addOption(fmtOption())
+    .action(async (opts: { config?: string; outputFormat: Fmt }) => {
+      const config = configOf(opts);
+      const all = Object.entries(config.datastores()).map(([name, e]) => ({ name, path: e.path, comment: e.comment }));
+      out(opts.outputFormat, all, all.length === 0 ? "no datastores" : all.map((d) => `${d.name.padEnd(16)} ${d.path}${d.comment ? `  (${d.comment})` : ""}`).join("\n"));
+    });
+
+  const user = program.command("user").description("users (realm @pbs)");
+  user
+    .command("create")
+    .description("create a user, e.g. alice@pbs")
+    .argument("<userid>")
+    .option("--password", "ask for a password (or read CAIRN_PASSWORD / stdin)")
+    .option("--comment <text>")
+    .addOption(configOption())
+    .addOption(fmtOption())
+    .action(async (userid: string, opts: { config?: string; password?: boolean; comment?: string; outputFormat: Fmt }) => {
+      const config = configOf(opts);
+      config.ensure();
+      let password: string | undefined;
+      if (opts.password) {
+        password = await readPassword(`password for ${userid}: `);
+        if (password.length < 8) throw new ProtocolError("ERR_BAD_REQUEST", "password must have at least 8 characters");
+      }
+      createUser(config, userid, password, opts.comment);
+      out(opts.outputFormat, { userid }, `created user ${userid}`);
+    });
+  user
+    .command("list")
+    .addOption(configOption())
+    .addOption(fmtOption())
+    .action(async (opts: { config?: string; outputFormat: Fmt }) => {
+      const f = configOf(opts).userFile();
+      const list = Object.entries(f.users).map(([userid, u]) => ({ userid, enable: u.enable, tokens: Object.keys(f.tokens).filter((t) => t.startsWith(`${userid}!`)) }));
+      out(opts.outputFormat, list, list.map((u) => `${u.userid}${u.tokens.length ? `  tokens: ${u.tokens.join(", ")}` : ""}`).join("\n") || "no users");
+    });
+
+  const token = program.command("token").description("API tokens");
+  token
+    .command("create")
+    .description("create a token USER@REALM!NAME; prints its secret once")
+    .argument("<tokenid>")
+    .addOption(configOption())
+    .addOption(fmtOption())
+    .action(async (tokenid: string, opts: { config?: string; outputFormat: Fmt }) => {
+      const config = configOf(opts);
+      config.requireExisting();
+      const secret = createToken(config, tokenid);
+      out(opts.outputFormat, { tokenid, value: secret }, `token ${tokenid}\nsecret: ${secret}\n(store it now: it is not shown again)`);
+    });
+
+  const acl = program.command("acl").description("access control");
+  acl
+    .command("set")
+    .description(`grant ROLE (${ROLES.join(", ")}) on PATH (/, /datastore, /datastore/STORE[/NS]) to AUTHID`)
+    .argument("<path>")
+    .argument("<role>")
+    .argument("<authid>")
+    .option("--no-propagate", "do not apply to sub-paths")
+    .option("--delete", "remove this entry instead")
+    .addOption(configOption())
+    .addOption(fmtOption())
+    .action(async (path: string, role: string, authId: string, opts: { config?: string; propagate: boolean; delete?: boolean; outputFormat: Fmt }) => {
+      const config = configOf(opts);
+      config.requireExisting();
+      setAcl(config, { path, role, authId, propagate: opts.propagate, remove: opts.delete });
+      out(opts.outputFormat, { path, role, "auth-id": authId, propagate: opts.propagate, deleted: !!opts.delete }, `${opts.delete ? "removed" : "set"} ${role} on ${path} for ${authId}`);
+    });
+  acl
+    .command("list")
+    .addOption(configOption())
+    .addOption(fmtOption())
+    .action(async (opts: { config?: string; outputFormat: Fmt }) => {
+      const list = configOf(opts).acl();
+      out(opts.outputFormat, list.map((e) => ({ path: e.path, role: e.role, "auth-id": e.authId, propagate: e.propagate })), list.map((e) => `${e.path.padEnd(24)} ${e.role.padEnd(16)} ${e.authId}`).join("\n") || "no ACL entries");
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildCli();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.exitCode === 0) return 0;
+      return err.exitCode || 2;
+    }
+    const code = (err as { code?: string }).code;
+    const known = typeof code === "string" && code.startsWith("ERR_");
+    process.stderr.write(`cairn-server: ${(err as Error).message ?? String(err)}${known ? "" : ""}\n`);
+    if (!known && process.env.CAIRN_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return 1;
+  }
+}
+
+main(process.argv).then((code) => {
+  if (code !== 0) process.exit(code);
+});

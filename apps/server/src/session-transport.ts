@@ -1,0 +1,131 @@
+// The server end of a session socket, shared by backup and reader sessions: decodes frames,
+// validates the request header and the op's params with compiled TypeBox checks, runs handlers
+// concurrently (answers may go out of order), answers errors as `{id, ok:false, error}`, and
+// pauses reading while too many requests are being handled. An unparseable frame ends the
+// session with close code 4400 and a reason naming the fault.
+
+import {
+  CLOSE_CODES,
+  type CompiledOp,
+  ProtocolError,
+  RequestHeaderCheck,
+  decodeFrame,
+  describeCheckError,
+  encodeFrame,
+  toProtocolError,
+} from "@cairn/protocol";
+import type { FastifyBaseLogger } from "fastify";
+import type { WebSocket } from "ws";
+
+export type OpHandler = (params: Record<string, unknown>, body: Buffer) => Promise<{ result: unknown; body?: Uint8Array }>;
+
+const PAUSE_AT = 64;
+const RESUME_AT = 16;
+
+export class SessionTransport {
+  readonly ws: WebSocket;
+  readonly #ops: ReadonlyMap<string, CompiledOp>;
+  readonly #handle: (op: string, params: Record<string, unknown>, body: Buffer) => Promise<{ result: unknown; body?: Uint8Array }>;
+  readonly #log: FastifyBaseLogger;
+  #active = 0;
+  #paused = false;
+  #closed = false;
+  /** Resolves when the socket has closed; carries the close code. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  constructor(
+    ws: WebSocket,
+    ops: ReadonlyMap<string, CompiledOp>,
+    handle: (op: string, params: Record<string, unknown>, body: Buffer) => Promise<{ result: unknown; body?: Uint8Array }>,
+    log: FastifyBaseLogger,
+  ) {
+    this.ws = ws;
+    this.#ops = ops;
+    this.#handle = handle;
+    this.#log = log;
+    this.closed = new Promise((resolve) => {
+      ws.on("close", (code, reason) => {
+        this.#closed = true;
+        resolve({ code, reason: reason.toString() });
+      });
+    });
+    ws.on("error", (err) => this.#log.warn({ err }, "session socket error"));
+    ws.on("message", (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    // Close reasons are limited to 123 bytes.
+    this.ws.close(code, Buffer.from(reason).subarray(0, 120).toString());
+    const t = setTimeout(() => this.ws.terminate(), 5000);
+    t.unref();
+  }
+
+  #onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.#closed) return;
+    if (!isBinary) {
+      this.close(CLOSE_CODES.BAD_FRAME, "text message: sessions speak binary frames only");
+      return;
+    }
+    let frame: ReturnType<typeof decodeFrame>;
+    try {
+      frame = decodeFrame(data);
+    } catch (err) {
+      this.close(CLOSE_CODES.BAD_FRAME, (err as Error).message);
+      return;
+    }
+    const header = frame.header as { id?: unknown };
+    if (!RequestHeaderCheck.Check(header)) {
+      const id = typeof header.id === "number" && Number.isInteger(header.id) && header.id >= 0 ? header.id : 0;
+      const msg = `malformed request header: ${describeCheckError(RequestHeaderCheck, header)}`;
+      this.#answerError(id, new ProtocolError("ERR_BAD_FRAME", msg));
+      this.close(CLOSE_CODES.BAD_FRAME, msg);
+      return;
+    }
+    const { id, op } = header;
+    const params = header.params ?? {};
+    const spec = this.#ops.get(op);
+    if (!spec) {
+      this.#answerError(id, new ProtocolError("ERR_UNKNOWN_OP", `unknown op "${op.slice(0, 64)}"`));
+      return;
+    }
+    if (!spec.params.Check(params)) {
+      this.#answerError(id, new ProtocolError("ERR_BAD_REQUEST", `${op}: invalid params ${describeCheckError(spec.params, params)}`));
+      return;
+    }
+    if (!spec.body && frame.body.length > 0) {
+      this.#answerError(id, new ProtocolError("ERR_BAD_REQUEST", `${op} takes no body`));
+      return;
+    }
+    this.#active++;
+    if (this.#active >= PAUSE_AT && !this.#paused) {
+      this.#paused = true;
+      this.ws.pause();
+    }
+    this.#handle(op, params, frame.body).then(
+      (r) => this.#send(encodeFrame({ id, ok: true, result: r.result }, r.body)),
+      (err) => this.#answerError(id, err),
+    ).finally(() => {
+      this.#active--;
+      if (this.#paused && this.#active <= RESUME_AT) {
+        this.#paused = false;
+        this.ws.resume();
+      }
+    });
+  }
+
+  #answerError(id: number, err: unknown): void {
+    const pe = toProtocolError(err);
+    if (pe.status >= 500) this.#log.error({ err }, "session request failed");
+    this.#send(encodeFrame({ id, ok: false, error: { code: pe.code, message: pe.message } }));
+  }
+
+  #send(frame: Buffer): void {
+    if (this.#closed || this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(frame, { binary: true });
+  }
+}

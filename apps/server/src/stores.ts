@@ -1,0 +1,73 @@
+// The datastores named in datastore.json, opened on first use and kept open (a DataStore holds
+// the process-wide lock state that GC and running backups share, so there must be one per path).
+
+import path from "node:path";
+import { DataStore } from "@cairn/datastore";
+import { ProtocolError } from "@cairn/protocol";
+import { type ConfigDir, type DatastoreEntry, FILES } from "./config.js";
+
+const STORE_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+export interface StoreOptions {
+  /** Create chunk folders lazily (tests: 65536 folders cost seconds). */
+  lazyChunkFolders?: boolean;
+}
+
+export function validateStoreName(name: string): string {
+  if (!STORE_NAME_RE.test(name) || name.includes("..") || name.length > 32) {
+    throw new ProtocolError("ERR_BAD_NAME", `invalid datastore name "${name}"`);
+  }
+  return name;
+}
+
+/** Creates the datastore folder and records it in the config (works without a running server). */
+export async function createDatastore(config: ConfigDir, name: string, dir: string, opts: StoreOptions & { comment?: string } = {}): Promise<DatastoreEntry> {
+  validateStoreName(name);
+  const all = config.datastores();
+  if (all[name]) throw new ProtocolError("ERR_EXISTS", `datastore ${name} already exists (at ${all[name].path})`);
+  const abs = path.resolve(dir);
+  for (const [other, e] of Object.entries(all)) {
+    if (path.resolve(e.path) === abs) throw new ProtocolError("ERR_EXISTS", `path ${abs} is already datastore ${other}`);
+  }
+  await DataStore.create(abs, { lazyChunkFolders: opts.lazyChunkFolders });
+  const entry: DatastoreEntry = { path: abs, comment: opts.comment };
+  all[name] = entry;
+  config.writeJson(FILES.datastores, all);
+  return entry;
+}
+
+export class StoreRegistry {
+  readonly #config: ConfigDir;
+  readonly #open = new Map<string, Promise<DataStore>>();
+  readonly options: StoreOptions;
+
+  constructor(config: ConfigDir, options: StoreOptions = {}) {
+    this.#config = config;
+    this.options = options;
+  }
+
+  names(): string[] {
+    return Object.keys(this.#config.datastores()).sort();
+  }
+
+  entry(name: string): DatastoreEntry {
+    const e = this.#config.datastores()[name];
+    if (!e) throw new ProtocolError("ERR_NOT_FOUND", `datastore ${name} does not exist`);
+    return e;
+  }
+
+  get(name: string): Promise<DataStore> {
+    const e = this.entry(name);
+    let p = this.#open.get(name);
+    if (!p) {
+      p = DataStore.open(e.path);
+      p.catch(() => this.#open.delete(name));
+      this.#open.set(name, p);
+    }
+    return p;
+  }
+
+  async create(name: string, dir: string, comment?: string): Promise<void> {
+    await createDatastore(this.#config, name, dir, { ...this.options, comment });
+  }
+}

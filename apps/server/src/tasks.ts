@@ -1,0 +1,116 @@
+// Tasks: long operations (GC, verify, prune, backup/reader sessions) get a UPID-like id
+// `UPID:localhost:<pid>:<n>:<start>:<type>:<worker>:<user>:`, a log, a progress figure and a
+// final state. Kept in memory (the newest 1000); a task's AbortSignal fires on stop or shutdown.
+
+import { ProtocolError, type TaskStatus } from "@cairn/protocol";
+
+export interface TaskContext {
+  upid: string;
+  signal: AbortSignal;
+  log(line: string): void;
+  progress(fraction: number): void;
+}
+
+interface Task {
+  status: TaskStatus;
+  lines: string[];
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+const MAX_TASKS = 1000;
+const MAX_LOG_LINES = 10_000;
+
+export class TaskManager {
+  readonly #tasks = new Map<string, Task>();
+  #counter = 0;
+
+  /** Starts `fn` as a task and returns its UPID at once. */
+  start(type: string, worker: string, user: string, fn: (ctx: TaskContext) => Promise<string | undefined>): string {
+    const starttime = Math.floor(Date.now() / 1000);
+    const safeWorker = worker.replace(/[:\s]/g, "-");
+    const upid = `UPID:localhost:${process.pid.toString(16).toUpperCase()}:${(++this.#counter).toString(16).toUpperCase()}:${starttime.toString(16).toUpperCase()}:${type}:${safeWorker}:${user}:`;
+    const controller = new AbortController();
+    const task: Task = {
+      status: { upid, type, worker: safeWorker, user, starttime, state: "running", progress: 0 },
+      lines: [],
+      controller,
+      done: Promise.resolve(),
+    };
+    const ctx: TaskContext = {
+      upid,
+      signal: controller.signal,
+      log: (line) => {
+        if (task.lines.length < MAX_LOG_LINES) task.lines.push(line);
+      },
+      progress: (f) => {
+        task.status.progress = Math.max(0, Math.min(1, f));
+      },
+    };
+    this.#tasks.set(upid, task);
+    this.#trim();
+    task.done = (async () => {
+      ctx.log(`starting task ${upid}`);
+      try {
+        const summary = await fn(ctx);
+        task.status.state = controller.signal.aborted ? "aborted" : "ok";
+        task.status.exitstatus = controller.signal.aborted ? "aborted" : "OK";
+        task.status.progress = 1;
+        if (summary) task.status.status = summary;
+        ctx.log(`TASK ${task.status.exitstatus}`);
+      } catch (err) {
+        task.status.state = controller.signal.aborted ? "aborted" : "error";
+        task.status.exitstatus = (err as Error).message ?? String(err);
+        ctx.log(`TASK ERROR: ${task.status.exitstatus}`);
+      }
+      task.status.endtime = Math.floor(Date.now() / 1000);
+    })();
+    return upid;
+  }
+
+  /** Runs `fn` as a task and waits for it (sessions: the task lasts as long as the session). */
+  async run(type: string, worker: string, user: string, fn: (ctx: TaskContext) => Promise<string | undefined>): Promise<string> {
+    const upid = this.start(type, worker, user, fn);
+    await this.#tasks.get(upid)!.done;
+    return upid;
+  }
+
+  get(upid: string): Task {
+    const t = this.#tasks.get(upid);
+    if (!t) throw new ProtocolError("ERR_NOT_FOUND", `no task ${upid}`);
+    return t;
+  }
+
+  status(upid: string): TaskStatus {
+    return { ...this.get(upid).status };
+  }
+
+  log(upid: string, start = 0): Array<{ n: number; t: string }> {
+    return this.get(upid).lines.slice(start).map((t, i) => ({ n: start + i + 1, t }));
+  }
+
+  list(opts: { running?: boolean; limit?: number } = {}): TaskStatus[] {
+    let all = [...this.#tasks.values()].map((t) => ({ ...t.status })).reverse();
+    if (opts.running) all = all.filter((s) => s.state === "running");
+    return all.slice(0, opts.limit ?? 50);
+  }
+
+  stop(upid: string): void {
+    this.get(upid).controller.abort(new ProtocolError("ERR_ABORTED", "task stopped"));
+  }
+
+  /** Aborts every running task and waits for them to end (shutdown). */
+  async stopAll(): Promise<void> {
+    const running = [...this.#tasks.values()].filter((t) => t.status.state === "running");
+    for (const t of running) t.controller.abort(new ProtocolError("ERR_SHUTDOWN", "server shutting down"));
+    await Promise.allSettled(running.map((t) => t.done));
+  }
+
+  #trim(): void {
+    while (this.#tasks.size > MAX_TASKS) {
+      const oldest = [...this.#tasks.entries()].find(([, t]) => t.status.state !== "running");
+      if (!oldest) break;
+      this.#tasks.delete(oldest[0]);
+    }
+  }
+}
