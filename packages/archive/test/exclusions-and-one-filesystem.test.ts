@@ -1,0 +1,81 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { collectSink, newEncodeStats, openCatalog } from "../src/index.js";
+import { encodeToBuffer, removeDir, tempDir } from "./helpers/tree.js";
+
+async function archivedPaths(root: string, exclude?: string[]): Promise<string[]> {
+  const catalog = collectSink();
+  await encodeToBuffer(root, { catalog, exclude });
+  const cat = await openCatalog(catalog.buffer());
+  const out: string[] = [];
+  for await (const e of cat.walk()) out.push(e.path.toString("latin1") + (e.kind === "dir" ? "/" : ""));
+  return out;
+}
+
+describe("exclusions", () => {
+  let src: string;
+  beforeEach(async () => {
+    src = await tempDir();
+    await mkdir(join(src, "a", "b", "c"), { recursive: true });
+    await mkdir(join(src, "node_modules", "x"), { recursive: true });
+    for (const f of ["keep.txt", "drop.tmp", "a/keep.tmp", "a/x.log", "a/b/y.log", "a/b/c/z.log", "a/b/c/important.log", "node_modules/x/i.js", "build"])
+      await writeFile(join(src, f), f);
+    await writeFile(Buffer.concat([Buffer.from(`${src}/`), Buffer.from([0x62, 0xe9, 0x2e, 0x62, 0x69, 0x6e])]), "latin1 name");
+    await writeFile(Buffer.concat([Buffer.from(`${src}/a/`), Buffer.from([0x64, 0xe9, 0x2e, 0x62, 0x69, 0x6e])]), "latin1 name");
+  });
+  afterEach(async () => removeDir(src));
+
+  it("applies option globs (gitignore syntax, relative to the root)", async () => {
+    const got = await archivedPaths(src, ["*.tmp", "node_modules/", "/build", "!a/keep.tmp"]);
+    expect(got).not.toContain("drop.tmp");
+    expect(got).toContain("a/keep.tmp");
+    expect(got).not.toContain("node_modules/");
+    expect(got).not.toContain("build");
+    expect(got).toContain("keep.txt");
+  });
+
+  it("applies .cxarexclude files relative to their folder, inherited downward, deeper rules winning", async () => {
+    await writeFile(join(src, ".cxarexclude"), "*.tmp\n/node_modules\n");
+    await writeFile(join(src, "a", ".cxarexclude"), Buffer.concat([Buffer.from("*.log\n/keep.tmp\n"), Buffer.from([0x64, 0xe9]), Buffer.from(".*\n")]));
+    await writeFile(join(src, "a", "b", "c", ".cxarexclude"), "!important.log\n");
+    const stats = newEncodeStats();
+    await encodeToBuffer(src, { stats });
+    const got = await archivedPaths(src);
+    expect(got).toEqual([
+      ".cxarexclude",
+      "a/",
+      "a/.cxarexclude",
+      "a/b/",
+      "a/b/c/",
+      "a/b/c/.cxarexclude",
+      "a/b/c/important.log",
+      "build",
+      "b\u00e9.bin", // 0xe9 sorts after "u": order is by bytes
+      "keep.txt",
+    ]);
+    expect(stats.excluded).toBe(7);
+  });
+
+  it("a rule anchored in a subfolder does not apply elsewhere", async () => {
+    await writeFile(join(src, "a", ".cxarexclude"), "/b\n");
+    await mkdir(join(src, "b"));
+    await writeFile(join(src, "b", "f"), "");
+    const got = await archivedPaths(src);
+    expect(got).toContain("b/f");
+    expect(got).not.toContain("a/b/");
+  });
+
+  it("keeps mount points of other filesystems as empty directories", async () => {
+    // /proc is another filesystem than / on any Linux; archive a small tree that reaches it
+    const root = "/";
+    const stats = newEncodeStats();
+    const exclude = ["/*", "!/proc", "!/etc", "/etc/*", "!/etc/hostname"];
+    const catalog = collectSink();
+    await encodeToBuffer(root, { exclude, stats, catalog, onWarning: () => {} });
+    const cat = await openCatalog(catalog.buffer());
+    expect((await cat.list("proc")).length).toBe(0);
+    expect(stats.mountPoints).toBeGreaterThanOrEqual(1);
+    expect((await cat.list("etc")).map((e) => e.name.toString())).toEqual(["hostname"]);
+  });
+});
