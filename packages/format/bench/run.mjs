@@ -52,25 +52,30 @@ function chunks(buf) {
 }
 
 /**
- * MB/s of plain bytes for the best pass over all chunks (at least 3 passes and MIN_SECONDS).
- * Best-of rather than mean because the machine is shared: the best pass is the one least
- * disturbed by other processes, and it is what the code can do.
+ * MB/s of plain bytes for the best pass over all chunks (at least 3 passes and MIN_SECONDS),
+ * by wall clock and by CPU time of this process. Best-of because the machine is shared: the
+ * least disturbed pass shows what the code can do; CPU time is what it costs when others
+ * compete for the cores (a busy machine stretches wall time, not CPU time).
  */
 function throughput(items, fn) {
   const bytes = items.reduce((n, c) => n + c.plainSize, 0);
   fn(items[0]); // warm-up
-  let best = Number.POSITIVE_INFINITY;
+  let bestWall = Number.POSITIVE_INFINITY;
+  let bestCpu = Number.POSITIVE_INFINITY;
   let total = 0;
   let passes = 0;
   while (passes < 3 || total < MIN_SECONDS) {
+    const cpu0 = process.cpuUsage();
     const start = process.hrtime.bigint();
     for (const item of items) fn(item);
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    best = Math.min(best, seconds);
-    total += seconds;
+    const wall = Number(process.hrtime.bigint() - start) / 1e9;
+    const cpu = process.cpuUsage(cpu0);
+    bestWall = Math.min(bestWall, wall);
+    bestCpu = Math.min(bestCpu, (cpu.user + cpu.system) / 1e6);
+    total += wall;
     passes++;
   }
-  return bytes / 1e6 / best;
+  return { wall: bytes / 1e6 / bestWall, cpu: bytes / 1e6 / bestCpu };
 }
 
 const crypt = new CryptConfig(Buffer.alloc(32, 7));
@@ -108,12 +113,19 @@ for (const ds of datasets) {
 
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
-const mark = (key, value) => (targets[key] === undefined ? "" : value >= targets[key] ? ` (target ≥${targets[key]}: ok)` : ` (target ≥${targets[key]}: MISSED)`);
+const fmt = (t) => `${t.wall.toFixed(0)} / ${t.cpu.toFixed(0)}`;
+const mark = (key, t) => {
+  const target = targets[key];
+  if (target === undefined) return "";
+  const ok = (v) => (v >= target ? "ok" : "MISSED");
+  return ` [${key.split("/").pop()} ≥${target}: wall ${ok(t.wall)}, cpu ${ok(t.cpu)}]`;
+};
 console.log("");
-console.log(`${pad("data", 8)}${pad("kind", 22)}${lpad("MiB", 5)}${lpad("stored/plain", 14)}${lpad("encode MB/s", 13)}${lpad("decode MB/s", 13)}`);
+console.log("MB/s of plain data, best pass: wall clock / per CPU-second of this process");
+console.log(`${pad("data", 8)}${pad("kind", 22)}${lpad("MiB", 5)}${lpad("stored/plain", 14)}${lpad("encode", 14)}${lpad("decode", 14)}`);
 for (const r of rows) {
   const notes = mark(`${r.data}/${r.kind}/encode`, r.encode) + mark(`${r.data}/${r.kind}/decode`, r.decode);
-  console.log(`${pad(r.data, 8)}${pad(r.kind, 22)}${lpad(r.sizeMiB, 5)}${lpad(r.ratio, 14)}${lpad(r.encode.toFixed(0), 13)}${lpad(r.decode.toFixed(0), 13)}${notes}`);
+  console.log(`${pad(r.data, 8)}${pad(r.kind, 22)}${lpad(r.sizeMiB, 5)}${lpad(r.ratio, 14)}${lpad(fmt(r.encode), 14)}${lpad(fmt(r.decode), 14)}${notes}`);
 }
 
 // Why the package keeps one compression context: the one-shot API creates one per call, which
@@ -126,7 +138,12 @@ for (const size of [CHUNK, 64 * 1024]) {
   }
   const oneShot = throughput(pieces, (it) => zstdOneShot(it.data, { compressionLevel: 1 }));
   const reused = throughput(pieces, (it) => encodeBlob(it.data, { compress: true }));
-  console.log(`zstd level 1, ${size / 1024} KiB pieces: one-shot compress() ${oneShot.toFixed(0)} MB/s, reused context (encodeBlob) ${reused.toFixed(0)} MB/s`);
+  console.log(`zstd level 1, ${size / 1024} KiB pieces: zstd-napi compress() ${fmt(oneShot)} MB/s, encodeBlob (own CCtx) ${fmt(reused)} MB/s`);
+}
+
+function cpuSeconds(since) {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1e6;
 }
 
 // Dynamic index of 1,000,000 entries.
@@ -135,6 +152,7 @@ const dir = mkdtempSync(join(tmpdir(), "cairn-format-bench-"));
 try {
   const path = join(dir, "bench.didx");
   const digests = randomBytes(32 * 4096);
+  let cpu0 = process.cpuUsage();
   let t = process.hrtime.bigint();
   const w = await DynamicIndexWriter.create(path);
   for (let i = 0; i < N; i++) {
@@ -143,20 +161,23 @@ try {
   }
   await w.close();
   const writeSec = Number(process.hrtime.bigint() - t) / 1e9;
+  const writeCpu = cpuSeconds(cpu0);
+  cpu0 = process.cpuUsage();
   t = process.hrtime.bigint();
   const r = await DynamicIndexReader.open(path);
   let check = 0;
   for (let i = 0; i < r.chunkCount; i++) check += r.chunkInfo(i).digest[0];
   const readSec = Number(process.hrtime.bigint() - t) / 1e9;
+  const readCpu = cpuSeconds(cpu0);
   t = process.hrtime.bigint();
   let found = 0;
   for (let i = 0; i < 100_000; i++) found += r.chunkFromOffset((i * 40_961) % r.size) ?? 0;
   const searchSec = Number(process.hrtime.bigint() - t) / 1e9;
-  const verdict = (s) => (s < 1 ? "(target <1 s: ok)" : "(target <1 s: MISSED)");
+  const verdict = (wall, cpu) => `wall ${wall.toFixed(3)} s, cpu ${cpu.toFixed(3)} s ${wall < 1 ? "(target <1 s: ok)" : cpu < 1 ? "(target <1 s: ok by CPU time, missed by wall clock)" : "(target <1 s: MISSED)"}`;
   console.log("");
   console.log(`dynamic index, ${N.toLocaleString("en")} entries (${(statSync(path).size / 1e6).toFixed(1)} MB):`);
-  console.log(`  write + fsync + rename      ${writeSec.toFixed(3)} s ${verdict(writeSec)}`);
-  console.log(`  open + csum + read all      ${readSec.toFixed(3)} s ${verdict(readSec)}`);
+  console.log(`  write + fsync + rename      ${verdict(writeSec, writeCpu)}`);
+  console.log(`  open + csum + read all      ${verdict(readSec, readCpu)}`);
   console.log(`  100,000 chunkFromOffset     ${searchSec.toFixed(3)} s (checksum ${check + found})`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

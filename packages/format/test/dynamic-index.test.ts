@@ -162,4 +162,12 @@ describe("dynamic index rejects bad files", () => {
   it("a whole number of entries appended with the same offsets is caught", () => {
     expectCode(() => DynamicIndexReader.fromBuffer(Buffer.concat([good(), good().subarray(4096, 4096 + 40)])), "ERR_INDEX_OFFSETS");
   });
+
+  it("expectedSize and expectedCsum from the manifest cross-check the index", () => {
+    const b = good();
+    const r = DynamicIndexReader.fromBuffer(b, { expectedSize: 30, expectedCsum: DynamicIndexReader.fromBuffer(b).indexCsum });
+    expect(r.size).toBe(30);
+    expectCode(() => DynamicIndexReader.fromBuffer(b, { expectedSize: 31 }), "ERR_INDEX_SIZE");
+    expectCode(() => DynamicIndexReader.fromBuffer(b, { expectedCsum: Buffer.alloc(32) }), "ERR_INDEX_CSUM");
+  });
 });

@@ -149,4 +149,17 @@ describe("fixed index rejects bad files", () => {
     await writeFile(path, b);
     await expectCodeAsync(FixedIndexReader.open(path), "ERR_INDEX_CSUM");
   });
+
+  it("expectedSize and expectedCsum from the manifest cross-check the header", () => {
+    const b = good();
+    const r = FixedIndexReader.fromBuffer(b);
+    expect(FixedIndexReader.fromBuffer(b, { expectedSize: 10, expectedCsum: r.indexCsum }).size).toBe(10);
+    expectCode(() => FixedIndexReader.fromBuffer(b, { expectedSize: 11 }), "ERR_INDEX_SIZE");
+    expectCode(() => FixedIndexReader.fromBuffer(b, { expectedCsum: Buffer.alloc(32) }), "ERR_INDEX_CSUM");
+    // size 10 -> 11 keeps ceil(size / 4) = 3: only the manifest's size can catch it
+    const c = good();
+    c.writeBigUInt64LE(11n, 64);
+    expect(FixedIndexReader.fromBuffer(c).size).toBe(11);
+    expectCode(() => FixedIndexReader.fromBuffer(c, { expectedSize: 10 }), "ERR_INDEX_SIZE");
+  });
 });

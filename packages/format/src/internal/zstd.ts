@@ -27,9 +27,9 @@ let scratch: Buffer | undefined;
 export function compressIfSmaller(data: Uint8Array): Buffer | undefined {
   if (data.length < 2) return undefined;
   cctx ??= new binding.CCtx();
-  // Capacity one byte short of the input: zstd fails with dstSize_tooSmall exactly when the
-  // result would not be smaller, which spares a second size check and a larger buffer.
-  const cap = data.length - 1;
+  // A full compressBound-sized destination: the zstd manual notes compression runs faster when
+  // dstCapacity >= ZSTD_compressBound(srcSize), since no step has to guard against running out.
+  const cap = binding.compressBound(data.length);
   let dst: Buffer;
   if (cap <= SCRATCH_KEEP) {
     if (scratch === undefined || scratch.length < cap) scratch = Buffer.allocUnsafe(Math.max(cap, 1 << 16));
@@ -37,12 +37,14 @@ export function compressIfSmaller(data: Uint8Array): Buffer | undefined {
   } else {
     dst = Buffer.allocUnsafe(cap);
   }
+  let n: number;
   try {
-    const n = cctx.compress(dst.subarray(0, cap), data, ZSTD_LEVEL);
-    return dst.subarray(0, n);
+    n = cctx.compress(dst.subarray(0, cap), data, ZSTD_LEVEL);
   } catch {
+    // Should not happen with a bound-sized buffer; storing uncompressed is always valid.
     return undefined;
   }
+  return n < data.length ? dst.subarray(0, n) : undefined;
 }
 
 /** Decompresses one or more zstd frames, refusing output larger than `limit` bytes. */
