@@ -87,3 +87,19 @@ export function seededBytes(size: number, seed: number): Buffer {
   }
   return out;
 }
+
+/** Opens a raw WebSocket to a session route (for malformed-input tests). */
+export async function rawSession(t: TestServer, route: "backup" | "reader", query: Record<string, string | number>, auth = t.admin) {
+  const { connectTrusted, resolveEndpoint } = await import("@cairn/protocol");
+  const { default: WebSocket } = await import("ws");
+  const ep = resolveEndpoint({ ...t.conn, auth });
+  const socket = await connectTrusted(ep.host, ep.port, ep.trust);
+  const qs = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]));
+  const ws = new WebSocket(`wss://127.0.0.1:${ep.port}/api2/json/${route}?${qs}`, { createConnection: () => socket, headers: ep.authHeaders });
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("unexpected-response", (_q, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once("error", reject);
+  });
+  return ws;
+}
