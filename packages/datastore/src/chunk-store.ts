@@ -1,0 +1,205 @@
+// ChunkStore: the `.chunks` folder — content-addressed data blobs named by their digest.
+// Spec: datastore.md "Layout", "Inserting a chunk", "Touching atime".
+//
+// Mutual exclusion between an insert and the GC sweep (the spec's chunk-store mutex) is given by
+// JavaScript itself: the check-then-act steps on one chunk (stat + touch here, stat + unlink in
+// the sweep) run synchronously, so nothing in this process interleaves with them. Between
+// processes the ProcessLocker keeps GC and writers apart.
+//
+// Touching: Node has no UTIME_OMIT, so a touch is lstat + lutimes(path, now, <the stat's mtime>):
+// atime moves to now, mtime is written back unchanged (to the microsecond Node's double carries),
+// and lutimes (utimensat with AT_SYMLINK_NOFOLLOW) never follows a link.
+
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { type BlobHeaderInfo, isFormatError, readBlobHeader } from "@cairn/format";
+import { DatastoreError, errnoCode } from "./errors.js";
+import { CHUNK_FOLDER_COUNT, Layout, TMP_CHUNK_MARKER, chunkFolderName } from "./layout.js";
+import { validateDigest } from "./names.js";
+
+/** none: rename only; file: fsync each new chunk file and its folder before reporting success. */
+export type FsyncLevel = "none" | "file";
+
+export interface InsertResult {
+  /** True when a chunk with this digest was already stored and kept (it was touched). */
+  existed: boolean;
+  /** Size in bytes of the chunk file now stored under the digest. */
+  size: number;
+  /** True when an existing larger (or empty) file was replaced by the incoming blob. */
+  replaced?: boolean;
+}
+
+export interface ChunkStoreOptions {
+  fsync?: FsyncLevel;
+  /** Create chunk folders on first use instead of up front (tests; see README). */
+  lazyFolders?: boolean;
+}
+
+/** lstat that answers undefined for a missing file. */
+export function lstatOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+/** Set atime to now, keep mtime; answers false if the file does not exist. */
+export function touchAtime(p: string, now = Date.now()): boolean {
+  const st = lstatOrUndefined(p);
+  if (!st) return false;
+  try {
+    fs.lutimesSync(p, now / 1000, st.mtimeMs / 1000);
+    return true;
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") return false;
+    throw err;
+  }
+}
+
+function headerOf(blob: Uint8Array, what: string): BlobHeaderInfo {
+  try {
+    return readBlobHeader(blob);
+  } catch (err) {
+    if (isFormatError(err)) {
+      throw new DatastoreError("ERR_BAD_CHUNK", `${what}: ${err.message}`, { resource: what, cause: err });
+    }
+    throw err;
+  }
+}
+
+export class ChunkStore {
+  readonly layout: Layout;
+  readonly fsyncLevel: FsyncLevel;
+  readonly lazyFolders: boolean;
+
+  constructor(root: string, opts: ChunkStoreOptions = {}) {
+    this.layout = new Layout(root);
+    this.fsyncLevel = opts.fsync ?? "none";
+    this.lazyFolders = opts.lazyFolders ?? false;
+  }
+
+  /** Make `.chunks` and (unless lazy) its 65536 folders; a tight synchronous loop is fastest. */
+  static createFolders(layout: Layout, lazy: boolean): void {
+    fs.mkdirSync(layout.chunkDir, { recursive: true });
+    if (lazy) return;
+    const base = layout.chunkDir;
+    for (let i = 0; i < CHUNK_FOLDER_COUNT; i++) {
+      try {
+        fs.mkdirSync(path.join(base, chunkFolderName(i)));
+      } catch (err) {
+        if (errnoCode(err) !== "EEXIST") throw err;
+      }
+    }
+  }
+
+  chunkPath(digest: string): string {
+    return this.layout.chunkPath(digest);
+  }
+
+  /** Stat of the stored chunk, or null if it is not stored. */
+  statChunk(digest: string): fs.Stats | null {
+    return lstatOrUndefined(this.chunkPath(digest)) ?? null;
+  }
+
+  /** Touch the chunk's atime (keeping mtime); false if it is not stored. */
+  touchChunk(digest: string): boolean {
+    return touchAtime(this.chunkPath(digest));
+  }
+
+  async readChunk(digest: string): Promise<Buffer> {
+    const p = this.chunkPath(digest);
+    try {
+      return await fs.promises.readFile(p);
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") {
+        throw new DatastoreError("ERR_NOT_FOUND", `chunk ${digest} is not in the store`, { resource: p });
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Insert a chunk (an encoded data blob) under its digest, following the spec's rules. The blob's
+   * CRC and digest are the caller's to check (the server does it on upload).
+   */
+  async insertChunk(digest: string, blob: Uint8Array): Promise<InsertResult> {
+    validateDigest(digest);
+    const incoming = headerOf(blob, `chunk ${digest}`);
+    const p = this.chunkPath(digest);
+    // Synchronous decision: nothing else in this process runs between stat and touch.
+    const st = lstatOrUndefined(p);
+    if (st) {
+      if (!st.isFile()) {
+        throw new DatastoreError("ERR_BAD_CHUNK", `chunk path ${p} is not a regular file`, { resource: p });
+      }
+      if (st.size === blob.length) {
+        touchAtime(p);
+        return { existed: true, size: st.size };
+      }
+      if (st.size !== 0) {
+        if (incoming.encrypted && !this.storedIsEncrypted(p)) {
+          throw new DatastoreError(
+            "ERR_CHUNK_ENCRYPTED_OVER_PLAIN",
+            `refusing to overwrite unencrypted chunk ${digest} with an encrypted chunk of the same digest`,
+            { resource: p },
+          );
+        }
+        if (st.size <= blob.length) {
+          touchAtime(p);
+          return { existed: true, size: st.size };
+        }
+      }
+    }
+    await this.writeNew(p, blob);
+    return { existed: false, size: blob.length, replaced: st !== undefined };
+  }
+
+  private storedIsEncrypted(p: string): boolean {
+    const fd = fs.openSync(p, "r");
+    try {
+      const head = Buffer.alloc(64);
+      const n = fs.readSync(fd, head, 0, head.length, 0);
+      return headerOf(head.subarray(0, n), `stored chunk ${p}`).encrypted;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private async writeNew(p: string, blob: Uint8Array): Promise<void> {
+    const tmp = `${p}${TMP_CHUNK_MARKER}${randomBytes(6).toString("hex")}`;
+    let fh: fs.promises.FileHandle;
+    try {
+      fh = await fs.promises.open(tmp, "wx", 0o644);
+    } catch (err) {
+      if (errnoCode(err) !== "ENOENT") throw err;
+      // lazy folders, or a folder removed by hand: make it and retry once
+      await fs.promises.mkdir(path.dirname(p), { recursive: true });
+      fh = await fs.promises.open(tmp, "wx", 0o644);
+    }
+    try {
+      try {
+        await fh.writeFile(blob);
+        if (this.fsyncLevel === "file") await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fs.promises.rename(tmp, p);
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      throw err;
+    }
+    if (this.fsyncLevel === "file") await fsyncDir(path.dirname(p));
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fs.promises.open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
