@@ -1,7 +1,7 @@
 // The FastCDC-style gear chunker (spec: chunker.md, "Content-defined"): h = (h << 1) + G[byte],
 // one table look-up per byte and nothing to subtract; normalized chunking (a cut needs the top
-// log2(avg)+2 bits of h zero below avg, the top log2(avg)-2 bits from avg on); sizes in
-// [avg/4, avg*4]; the first min - 32 bytes of every chunk are skipped without hashing.
+// log2(avg)+2 bits of h zero below the normal size 3/4*avg, the top log2(avg)-2 bits from there
+// on); sizes in [avg/4, avg*4]; the first min - 32 bytes of every chunk are skipped unhashed.
 
 import { GEAR_TABLE } from "./internal/gear-table.js";
 import type { ResolvedChunkerOptions } from "./params.js";
@@ -12,8 +12,18 @@ import { bytesToAlignment, LITTLE_ENDIAN } from "./internal/words.js";
 /** A byte shifted left 32 times has left the 32-bit hash: h depends on the last 32 bytes only. */
 export const GEAR_WINDOW = 32;
 
-/** Normalization level: how many mask bits are added below avg and removed from avg on. */
+/** Normalization level: mask bits added below the normal size and removed from it on. */
 const NORMALIZATION = 2;
+
+/**
+ * The normal size, where the easy mask takes over: avg - min = 3/4 * avg. With the classic
+ * choice (avg itself) the skipped minimum pushes the mean to about 1.14 * avg; at 3/4 * avg it is
+ * about 0.94 * avg, next to Buzhash's 0.92 * avg, so both algorithms give about the same number
+ * of chunks for the same recorded avg and their dedup figures compare like for like.
+ */
+function normalSize(avg: number): number {
+  return avg - avg / 4;
+}
 
 /** A mask of the top `bits` bits of an int32: the top bits are the ones mixed from the most bytes. */
 function topBits(bits: number): number {
@@ -31,7 +41,7 @@ function topBits(bits: number): number {
  */
 export class FastCdcScanner implements BoundaryScanner {
   readonly params: ResolvedChunkerOptions;
-  private readonly avg: number;
+  private readonly normal: number;
   private readonly max: number;
   private readonly maskSmall: number;
   private readonly maskLarge: number;
@@ -45,7 +55,7 @@ export class FastCdcScanner implements BoundaryScanner {
 
   constructor(params: ResolvedChunkerOptions) {
     this.params = params;
-    this.avg = params.avg;
+    this.normal = normalSize(params.avg);
     this.max = params.max;
     const bits = Math.log2(params.avg);
     this.maskSmall = topBits(bits + NORMALIZATION);
@@ -89,16 +99,16 @@ export class FastCdcScanner implements BoundaryScanner {
       pos = end;
     }
 
-    // 3. Lengths min .. avg-1 with the hard mask, then avg .. max with the easy one.
-    if (len < this.avg - 1) {
-      const end = Math.min(n, pos + (this.avg - 1 - len));
+    // 3. Lengths min .. normal-1 with the hard mask, then normal .. max with the easy one.
+    if (len < this.normal - 1) {
+      const end = Math.min(n, pos + (this.normal - 1 - len));
       const cut = gearFind(bytes, pos, end, h, this.maskSmall, this.state);
       if (cut >= 0) return this.cut(cut);
       h = this.state.h;
       len += end - pos;
       pos = end;
     }
-    if (len >= this.avg - 1) {
+    if (len >= this.normal - 1) {
       const end = Math.min(n, pos + (this.max - len));
       const cut = gearFind(bytes, pos, end, h, this.maskLarge, this.state);
       if (cut >= 0) return this.cut(cut);
