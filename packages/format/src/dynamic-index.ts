@@ -182,6 +182,7 @@ export class DynamicIndexWriter {
   #count = 0;
   #end = 0;
   #state: "open" | "closed" | "broken" = "open";
+  #tail: Promise<void> = SETTLED;
   #failure: unknown;
 
   private constructor(path: string, fh: FileHandle, header: Buffer) {
@@ -239,21 +240,33 @@ export class DynamicIndexWriter {
     return this.#batchLen === this.#batch.length ? this.#flush() : SETTLED;
   }
 
-  async #flush(): Promise<void> {
-    if (this.#batchLen === 0) return;
+  // The batch is handed off synchronously and written at its own file position, so callers
+  // that do not await every `add` cannot overwrite a batch in flight; writes are chained so
+  // `close` can wait for all of them and the first failure breaks the writer.
+  #flush(): Promise<void> {
+    if (this.#batchLen === 0) return this.#tail;
     const data = this.#batch.subarray(0, this.#batchLen);
-    this.#hash.update(data);
-    try {
-      await this.#fh.write(data, 0, data.length, this.#filePos);
-    } catch (err) {
-      this.#state = "broken";
-      this.#failure = err;
-      throw err;
-    }
+    const position = this.#filePos;
     this.#filePos += data.length;
-    // A fresh batch buffer: the old one may still be referenced by the finished write on some platforms.
+    this.#hash.update(data);
     this.#batch = Buffer.allocUnsafe(this.#batch.length);
     this.#batchLen = 0;
+    this.#tail = this.#tail.then(async () => {
+      if (this.#state === "broken") return;
+      try {
+        await this.#fh.write(data, 0, data.length, position);
+      } catch (err) {
+        this.#state = "broken";
+        this.#failure = err;
+      }
+    });
+    return this.#tail.then(() => this.#throwIfBroken());
+  }
+
+  #throwIfBroken(): void {
+    if (this.#state === "broken") {
+      throw new FormatError("ERR_WRITER_CLOSED", `dynamic index writer for ${this.path} broke on a write error`, { cause: this.#failure });
+    }
   }
 
   async close(): Promise<IndexCloseResult> {
@@ -270,9 +283,9 @@ export class DynamicIndexWriter {
       await commitTmp(tmp, this.path);
       return { csum, size: this.#end, chunkCount: this.#count };
     } catch (err) {
-      if (this.#state === "open") {
+      if (this.#state !== "closed") {
         this.#state = "broken";
-        this.#failure = err;
+        this.#failure ??= err;
         await this.#fh.close().catch(() => {});
       }
       await removeQuietly(tmp);
@@ -280,9 +293,10 @@ export class DynamicIndexWriter {
     }
   }
 
-  /** Gives up: closes and removes `name.tmp`. Safe to call in any state. */
+  /** Gives up: waits for writes in flight, closes and removes `name.tmp`. Safe in any state. */
   async abort(): Promise<void> {
-    if (this.#state === "open" || this.#state === "broken") {
+    if (this.#state !== "closed") {
+      await this.#tail;
       await this.#fh.close().catch(() => {});
     }
     this.#state = "closed";

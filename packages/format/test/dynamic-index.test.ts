@@ -113,6 +113,19 @@ describe("dynamic index writer", () => {
     expect((await w.close()).chunkCount).toBe(2);
   });
 
+  it("callers that do not await each add still get a complete, valid index", async () => {
+    const path = join(dir, "e.didx");
+    const w = await DynamicIndexWriter.create(path);
+    const pending: Promise<void>[] = [];
+    for (let i = 0; i < 100_000; i++) pending.push(w.add((i + 1) * 10, digest(i % 7)));
+    const { csum, chunkCount } = await w.close();
+    await Promise.all(pending);
+    const r = await DynamicIndexReader.open(path, { expectedCsum: csum });
+    expect(chunkCount).toBe(100_000);
+    expect(r.chunkInfo(99_999)).toMatchObject({ start: 999_990, end: 1_000_000 });
+    expect(r.digest(54_321).equals(digest(54_321 % 7))).toBe(true);
+  });
+
   it("abort removes name.tmp; a closed writer refuses more entries", async () => {
     const w = await DynamicIndexWriter.create(join(dir, "d.didx"));
     await w.add(1, digest(0));
