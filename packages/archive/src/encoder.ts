@@ -15,10 +15,12 @@ import {
   encodeGoodbye,
   encodePayloadHeader,
   encodeStreamHeader,
+  ENTRY_FIXED_SIZE,
   FLAG_HAS_LINKS,
   MCXAR_MAGIC,
   PAYLOAD_HEADER_SIZE,
   PCXAR_MAGIC,
+  PREFIX_SIZE,
 } from "./format.js";
 import type { ByteSink } from "./sinks.js";
 import type { PayloadSink, ReuseDecider } from "./split.js";
@@ -302,9 +304,8 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
           const meta = metaOf(st);
           meta.size = Number(st.size);
           if (linkKey) meta.flags |= FLAG_HAS_LINKS;
-          const recordAt = out.position;
-          const record = encodeEntry("file", meta, e.name);
-          addEntry("file", meta, e, undefined, recordAt + record.length);
+          const contentAt = out.position + PREFIX_SIZE + ENTRY_FIXED_SIZE + e.name.length;
+          addEntry("file", meta, e, undefined, contentAt);
           for await (const piece of readContent(fh, meta.size, e.rel)) {
             out.push(piece);
             if (out.pending >= flushSize) {

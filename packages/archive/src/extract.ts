@@ -57,9 +57,14 @@ const SPARSE_BLOCK = 64 * 1024;
 const ZERO_BLOCK = Buffer.alloc(SPARSE_BLOCK);
 const TMP_OPEN_FLAGS = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
 
+/**
+ * Seconds for utimes. Node's libuv turns the double into a timespec with microsecond precision
+ * (truncating), so aim at the middle of the microsecond: the restored time is then exactly the
+ * archived time truncated to the microsecond, whatever the float rounding.
+ */
 export function nsToSeconds(ns: bigint): number {
-  const sec = ns / 1_000_000_000n;
-  return Number(sec) + Number(ns - sec * 1_000_000_000n) / 1e9;
+  const us = ns >= 0n ? ns / 1000n : -((-ns + 999n) / 1000n);
+  return (Number(us) + 0.5) / 1e6;
 }
 
 function toBuf(p: PathLike): Buffer {
@@ -100,6 +105,8 @@ export class Extractor {
   private readonly owner: boolean;
   private readonly sparse: boolean;
   private tmpCounter = 0;
+  private readonly euid = process.geteuid?.() ?? -1;
+  private readonly egid = process.getegid?.() ?? -1;
   private done = false;
 
   constructor(
@@ -236,13 +243,16 @@ export class Extractor {
     }
     try {
       let pos = 0;
+      let written = 0;
       for await (const piece of content) {
-        await this.writePiece(fh, piece, pos);
+        const end = await this.writePiece(fh, piece, pos);
+        if (end > 0) written = end;
         pos += piece.length;
       }
       if (pos !== meta.size) throw new ArchiveError("ERR_ARCHIVE_CORRUPT", `file content has ${pos} bytes, ${meta.size} declared`, { path });
-      await fh.truncate(meta.size);
-      if (this.owner) await fh.chown(meta.uid, meta.gid);
+      // trailing holes need the file extended; otherwise skip the syscall
+      if (written < meta.size) await fh.truncate(meta.size);
+      if (this.owner && !(meta.uid === this.euid && meta.gid === this.egid && !this.opts.allowExisting)) await fh.chown(meta.uid, meta.gid);
       await fh.chmod(meta.mode & 0o7777);
       const t = nsToSeconds(meta.mtimeNs);
       await fh.utimes(t, t);
@@ -257,23 +267,30 @@ export class Extractor {
     }
   }
 
-  private async writePiece(fh: Awaited<ReturnType<typeof open>>, piece: Buffer, pos: number): Promise<void> {
+  /** Writes one piece at `pos`; returns the end offset of the last byte written (0 if none). */
+  private async writePiece(fh: Awaited<ReturnType<typeof open>>, piece: Buffer, pos: number): Promise<number> {
     if (!this.sparse) {
       await writeAll(fh, piece, pos);
-      return;
+      return piece.length > 0 ? pos + piece.length : 0;
     }
+    let written = 0;
     // write non-zero runs only; holes come from the final truncate
     let runStart = -1;
     for (let o = 0; o < piece.length; o += SPARSE_BLOCK) {
-      const end = Math.min(o + SPARSE_BLOCK, piece.length);
-      const zero = piece.subarray(o, end).equals(end - o === SPARSE_BLOCK ? ZERO_BLOCK : ZERO_BLOCK.subarray(0, end - o));
+      const blockEnd = Math.min(o + SPARSE_BLOCK, piece.length);
+      const zero = piece.subarray(o, blockEnd).equals(blockEnd - o === SPARSE_BLOCK ? ZERO_BLOCK : ZERO_BLOCK.subarray(0, blockEnd - o));
       if (!zero && runStart < 0) runStart = o;
       if (zero && runStart >= 0) {
         await writeAll(fh, piece.subarray(runStart, o), pos + runStart);
+        written = pos + o;
         runStart = -1;
       }
     }
-    if (runStart >= 0) await writeAll(fh, piece.subarray(runStart), pos + runStart);
+    if (runStart >= 0) {
+      await writeAll(fh, piece.subarray(runStart), pos + runStart);
+      written = pos + piece.length;
+    }
+    return written;
   }
 
   private async makeNode(abs: Buffer, meta: EntryMeta, kind: "device" | "fifo"): Promise<void> {

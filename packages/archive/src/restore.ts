@@ -3,6 +3,7 @@
 // payloads it points at). Works for single-stream and split archives.
 
 
+import { lstat } from "node:fs/promises";
 import { type CatalogEntry, type CatalogSource, asCatalog } from "./catalog.js";
 import { decodeArchive } from "./decoder.js";
 import { ArchiveError } from "./errors.js";
@@ -59,7 +60,8 @@ async function placeEntry(extractor: Extractor, cat: Awaited<ReturnType<typeof a
 
 /**
  * Restores the non-directory entry at archive `path` to the filesystem path `target` (which must
- * not exist; its parent must). A hardlink is restored as a copy of its first link.
+ * not exist unless `allowExisting`; its parent must). A hardlink is restored as a copy of its
+ * first link.
  */
 export async function restoreFile(catalog: CatalogSource, archive: ArchiveReaders, path: PathLike, target: PathLike, opts: ExtractOptions = {}): Promise<ExtractStats> {
   const cat = await asCatalog(catalog);
@@ -68,6 +70,8 @@ export async function restoreFile(catalog: CatalogSource, archive: ArchiveReader
   if (!e) throw new ArchiveError("ERR_ARCHIVE_NOT_FOUND", "no such entry in catalog", { path: p });
   if (e.kind === "dir") throw new ArchiveError("ERR_ARCHIVE_NOT_FOUND", "entry is a directory; use restoreSubtree", { path: p });
   const dest = typeof target === "string" ? Buffer.from(target, "utf8") : target;
+  if (!opts.allowExisting && (await lstat(dest).catch(() => undefined)))
+    throw new ArchiveError("ERR_ARCHIVE_TARGET", "restore target already exists", { path: dest });
   const stats = opts.stats ?? newExtractStats();
   const extractor = new Extractor(dest.subarray(0, Math.max(0, dest.lastIndexOf(0x2f))), { ...opts, stats }, payloadReader(archive));
   await placeEntry(extractor, cat, archive, e, dest);

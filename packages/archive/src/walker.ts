@@ -3,7 +3,8 @@
 // the directories on the current path, so memory does not grow with the size of the tree.
 
 import type { BigIntStats } from "node:fs";
-import { lstat, readdir, readFile } from "node:fs/promises";
+import { constants as fsc } from "node:fs";
+import { lstat, open, readdir } from "node:fs/promises";
 import { DirMatcher, EXCLUDE_FILE_NAME, type ExcludeRules, rulesFromOption } from "./exclude.js";
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from "./format.js";
 import { fsJoin, joinPath } from "./internal/paths.js";
@@ -142,7 +143,15 @@ async function openFrame(frame: Frame, excludeFile: Buffer | null, warn: Warning
   frame.names = names;
   if (excludeFile && names.some((n) => n.equals(excludeFile))) {
     try {
-      const text = await readFile(fsJoin(entry.abs, excludeFile));
+      // O_NOFOLLOW|O_NONBLOCK: an exclude "file" that is a symlink or fifo is not read
+      const fh = await open(fsJoin(entry.abs, excludeFile), fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+      let text: Buffer;
+      try {
+        if (!(await fh.stat()).isFile()) throw new Error("not a regular file");
+        text = await fh.readFile();
+      } finally {
+        await fh.close();
+      }
       frame.rules = [...frame.rules, { base: entry.rel, patterns: text.toString("latin1") }];
     } catch (e) {
       warn(makeWarning(joinPath(entry.rel, excludeFile), "unreadable", `cannot read exclude file: ${(e as Error).message}`));

@@ -86,6 +86,8 @@ describe("catalog: listing and restoring by path", () => {
     expect(await readlink(join(work, "l"))).toBe("../etc/hosts");
     await restoreFile(single.catalog, reader, "var/hosts-hard", join(work, "h"));
     expect(await readFile(join(work, "h"), "utf8")).toBe("127.0.0.1 localhost\n");
+    await expect(restoreFile(single.catalog, reader, "etc/hosts", join(work, "h"))).rejects.toMatchObject({ code: "ERR_ARCHIVE_TARGET" });
+    await expect(restoreFile(single.catalog, reader, "etc/none", join(work, "n"))).rejects.toMatchObject({ code: "ERR_ARCHIVE_NOT_FOUND" });
   });
 
   it("restores a subtree reading only its slice; a hardlink leaving the subtree becomes a copy", async () => {

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -163,6 +163,18 @@ describe("hostile archives", () => {
       code: "ERR_ARCHIVE_TRUNCATED",
     });
     expect(await readdir(join(work, "s3"))).toEqual([]);
+  });
+
+  it("with allowExisting, a pre-existing symlink in the target is never followed", async () => {
+    const t = join(work, "merge");
+    await mkdir(t);
+    await symlink(sentinelDir, join(t, "x"));
+    const archive = new Crafter().dir("").dir("x").file("secret", "pwned").end().end().bytes();
+    await expect(extractArchive([archive], t, { allowExisting: true })).rejects.toMatchObject({ code: "ERR_ARCHIVE_ESCAPE", path: "x" });
+    // a file over a pre-existing symlink replaces the link itself (rename), never its target
+    const fileOver = new Crafter().dir("").file("x", "replaced").end().bytes();
+    await extractArchive([fileOver], t, { allowExisting: true });
+    expect(await readFile(join(t, "x"), "utf8")).toBe("replaced");
   });
 
   it("refuses a non-empty target", async () => {
