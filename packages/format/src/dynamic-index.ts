@@ -221,8 +221,8 @@ export class DynamicIndexWriter {
 
   /**
    * Appends the chunk that ends at `endOffset`; offsets must strictly increase. Not an async
-   * function on purpose: between batch writes it returns one shared settled promise, which
-   * halves the cost of a million calls.
+   * function on purpose: between batch writes it returns one shared settled promise instead of
+   * allocating a new one per call (about 10% of the time for a million entries).
    */
   add(endOffset: number, digest: Uint8Array): Promise<void> {
     try {
@@ -244,7 +244,7 @@ export class DynamicIndexWriter {
   // that do not await every `add` cannot overwrite a batch in flight; writes are chained so
   // `close` can wait for all of them and the first failure breaks the writer.
   #flush(): Promise<void> {
-    if (this.#batchLen === 0) return this.#tail;
+    if (this.#batchLen === 0) return this.#tail.then(() => this.#throwIfBroken());
     const data = this.#batch.subarray(0, this.#batchLen);
     const position = this.#filePos;
     this.#filePos += data.length;

@@ -22,7 +22,23 @@ export * from "./magic.js";
 export * from "./crypt-config.js";
 export * from "./data-blob.js";
 export { digestHex, digestFromHex, colonHex, fromColonHex, DIGEST_SIZE } from "./internal/hex.js";
-export * from "./index-header.js";
+export {
+  DEFAULT_FIXED_CHUNK_SIZE,
+  DYNAMIC_ENTRY_SIZE,
+  DYNAMIC_HEADER_RESERVED_START,
+  FIXED_ENTRY_SIZE,
+  FIXED_HEADER_RESERVED_START,
+  HEADER_SIZE,
+  INDEX_OFFSET_CHUNK_SIZE,
+  INDEX_OFFSET_CSUM,
+  INDEX_OFFSET_CTIME,
+  INDEX_OFFSET_MAGIC,
+  INDEX_OFFSET_SIZE,
+  INDEX_OFFSET_UUID,
+  type IndexHeaderFields,
+  type IndexIdentity,
+  UUID_SIZE,
+} from "./index-header.js";
 export * from "./fixed-index.js";
 export * from "./dynamic-index.js";
 export * from "./manifest.js";
