@@ -22,6 +22,7 @@ import {
   OWNER_FILE,
   PROTECTED_FILE,
   TMP_CHUNK_MARKER,
+  chunkFolderName,
 } from "./layout.js";
 import {
   BACKUP_TYPES,
@@ -549,7 +550,9 @@ export class DataStore {
         return false;
       }
     };
+    const folders = new Set(fs.readdirSync(this.layout.chunkDir));
     for (let i = 0; i < CHUNK_FOLDER_COUNT; i++) {
+      if (!folders.has(chunkFolderName(i))) continue;
       const folder = this.layout.chunkFolder(i);
       let names: string[];
       try {

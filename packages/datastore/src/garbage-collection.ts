@@ -14,7 +14,7 @@ import type { DataStore } from "./datastore.js";
 import { DatastoreError } from "./errors.js";
 import { readdirOrEmpty, writeFileAtomic, yieldToLoop } from "./internal/fs-util.js";
 import { indexKindOfName, readIndexFile } from "./internal/index-file.js";
-import { CHUNK_FOLDER_COUNT, type Layout } from "./layout.js";
+import { CHUNK_FOLDER_COUNT, type Layout, chunkFolderName } from "./layout.js";
 import { BACKUP_TYPES, isBackupTimeName, isSafeName } from "./names.js";
 
 export interface GcProgress {
@@ -197,13 +197,15 @@ export async function runGarbageCollection(store: DataStore, opts: GcOptions = {
       state.gcPhase = "sweep";
     });
 
-    // ---- phase 2: sweep
+    // ---- phase 2: sweep (a folder made after this listing only holds chunks newer than the cutoff)
+    const folders = new Set(fs.readdirSync(store.layout.chunkDir));
     for (let i = 0; i < CHUNK_FOLDER_COUNT; i++) {
       if (i % 256 === 0) {
         if (opts.signal?.aborted) throw aborted();
         opts.onProgress?.({ phase: "sweep", done: i, total: CHUNK_FOLDER_COUNT, percent: (i * 100) / CHUNK_FOLDER_COUNT });
         await yieldToLoop();
       }
+      if (!folders.has(chunkFolderName(i))) continue;
       const folder = store.layout.chunkFolder(i);
       let names: string[];
       try {

@@ -12,7 +12,12 @@ const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const rl = createInterface({ input: process.stdin });
 const lines = [];
 let waiter;
-rl.on("line", (l) => (waiter ? (waiter(l), (waiter = undefined)) : lines.push(l)));
+rl.on("line", (l) => {
+  if (!waiter) return lines.push(l);
+  const w = waiter;
+  waiter = undefined;
+  w(l);
+});
 const nextLine = () => (lines.length ? Promise.resolve(lines.shift()) : new Promise((r) => (waiter = r)));
 
 const fail = (err) => out({ ok: false, code: err.code, message: err.message, holder: err.holder });
