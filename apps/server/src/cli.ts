@@ -5,14 +5,14 @@
 // stderr and exit 1, never a stack trace.
 
 import { Command, CommanderError, Option } from "commander";
-import pino from "pino";
 import { ProtocolError, ROLES } from "@cairn/protocol";
 import { setAcl } from "./acl.js";
 import { createToken, createUser } from "./auth.js";
-import { ensureCertificate, loadCertificate } from "./cert.js";
 import { ConfigDir } from "./config.js";
-import { DEFAULT_LISTEN, startServer } from "./server.js";
-import { createDatastore } from "./stores.js";
+
+// The daemon, the datastore and the certificate maker load only for the commands that need them,
+// so that the config commands start fast.
+const DEFAULT_LISTEN = "127.0.0.1:8007";
 
 type Fmt = "text" | "json";
 
@@ -72,6 +72,8 @@ export function buildCli(): Command {
     .option("--log-level <level>", "pino log level", "info")
     .action(async (opts: { config?: string; listen: string; logFile?: string; logLevel: string }) => {
       const config = configOf(opts);
+      const { default: pino } = await import("pino");
+      const { startServer } = await import("./server.js");
       const logger = pino({ level: opts.logLevel }, opts.logFile ? pino.destination({ dest: opts.logFile, mkdir: true, sync: false }) : pino.destination(1));
       const srv = await startServer({ configDir: config.dir, listen: opts.listen, logger });
       if (srv.certificateCreated) process.stderr.write(`created a self-signed certificate in ${config.dir}/cert\n`);
@@ -103,6 +105,7 @@ export function buildCli(): Command {
     .action(async (opts: { config?: string; outputFormat: Fmt }) => {
       const config = configOf(opts);
       config.requireExisting();
+      const { loadCertificate } = await import("./cert.js");
       const c = loadCertificate(config);
       if (!c) throw new ProtocolError("ERR_NOT_FOUND", `no certificate in ${config.dir} yet (start the server once, or run "cairn-server cert create")`);
       out(opts.outputFormat, { fingerprint: c.fingerprint }, c.fingerprint);
@@ -115,6 +118,7 @@ export function buildCli(): Command {
     .action(async (opts: { config?: string; outputFormat: Fmt }) => {
       const config = configOf(opts);
       config.ensure();
+      const { ensureCertificate } = await import("./cert.js");
       const c = await ensureCertificate(config);
       out(opts.outputFormat, { fingerprint: c.fingerprint, created: c.created }, c.fingerprint);
     });
@@ -125,12 +129,14 @@ export function buildCli(): Command {
     .argument("<name>")
     .argument("<path>")
     .option("--comment <text>")
+    .option("--lazy-chunk-folders", "make the 65536 chunk folders on first use (throw-away stores, tests)")
     .addOption(configOption())
     .addOption(fmtOption())
-    .action(async (name: string, path: string, opts: { config?: string; comment?: string; outputFormat: Fmt }) => {
+    .action(async (name: string, path: string, opts: { config?: string; comment?: string; lazyChunkFolders?: boolean; outputFormat: Fmt }) => {
       const config = configOf(opts);
       config.ensure();
-      const e = await createDatastore(config, name, path, { comment: opts.comment });
+      const { createDatastore } = await import("./stores.js");
+      const e = await createDatastore(config, name, path, { comment: opts.comment, lazyChunkFolders: opts.lazyChunkFolders });
       out(opts.outputFormat, { name, path: e.path }, `created datastore ${name} at ${e.path}`);
     });
   ds.command("list")
