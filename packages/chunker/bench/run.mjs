@@ -2,7 +2,8 @@
 //   scan   boundary scan only, random and real data, both algorithms
 //   hash   chunkStream + SHA-256 per chunk (what a backup client does), both algorithms
 //   dedup  share of a mutated tree's bytes found in chunks of the original, per algorithm and avg
-// Usage: node bench/run.mjs [scan] [hash] [dedup]   (all three by default)
+//   image  the same for the corpus's disk image: fixed against content-defined chunking
+// Usage: node bench/run.mjs [scan] [hash] [dedup] [image]   (all by default)
 // Env: CAIRN_BENCH_MB (data size for scan/hash, default 256), CAIRN_BENCH_REAL (folder of real
 // files, default /usr/lib/x86_64-linux-gnu), CAIRN_CORPUS / CAIRN_CORPUS_MUT (trees for dedup,
 // default /tmp/cairn-corpus/host and /tmp/cairn-corpus-mut/host, made with make-corpus.sh into a
@@ -32,7 +33,7 @@ const REAL_DIR = process.env.CAIRN_BENCH_REAL ?? "/usr/lib/x86_64-linux-gnu";
 const MAKE_CORPUS = process.env.CAIRN_MAKE_CORPUS ?? "/work/shared/bench/make-corpus.sh";
 
 const args = process.argv.slice(2);
-const sections = args.length > 0 ? new Set(args) : new Set(["scan", "hash", "dedup"]);
+const sections = args.length > 0 ? new Set(args) : new Set(["scan", "hash", "dedup", "image"]);
 const results = { machine: `${os.cpus()[0]?.model ?? "?"}, ${os.cpus().length} cores, node ${process.version}` };
 
 const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);
@@ -91,9 +92,9 @@ function scanOnce(data, algorithm, avg) {
   return { ms, chunks };
 }
 
-async function chunkHashOnce(data, make) {
+async function chunkHashOnce(data, make, pieceSize = PIECE) {
   async function* pieces() {
-    for (let off = 0; off < data.length; off += PIECE) yield data.subarray(off, off + PIECE);
+    for (let off = 0; off < data.length; off += pieceSize) yield data.subarray(off, off + pieceSize);
   }
   let chunks = 0;
   const t0 = performance.now();
@@ -141,19 +142,23 @@ if (sections.has("scan")) {
 }
 
 if (sections.has("hash")) {
-  console.log(`\nChunk + SHA-256 per chunk (chunkStream, ${PIECE / MiB} MiB pieces), one core, best of ${REPS}`);
-  console.log("data                                         chunker      MB/s  chunks");
+  console.log(`\nChunk + SHA-256 per chunk (chunkStream + createHash per chunk), one core, best of ${REPS}`);
+  console.log("(1 MiB pieces: nearly every chunk spans pieces and is copied; 16 MiB: most chunks are views)");
+  console.log("data                                         chunker    pieces    MB/s  chunks");
   results.hash = [];
   const makers = [
-    ...ALGORITHMS.map((algorithm) => [algorithm, (src) => chunkStream(src, { algorithm })]),
-    ["fixed", (src) => fixedChunkStream(src)],
+    ...ALGORITHMS.map((algorithm) => [algorithm, (src) => chunkStream(src, { algorithm }), PIECE]),
+    [DEFAULT_ALGORITHM, (src) => chunkStream(src, { algorithm: DEFAULT_ALGORITHM }), 16 * MiB],
+    ["fixed", (src) => fixedChunkStream(src), PIECE],
   ];
   for (const { name, data } of datasets) {
-    for (const [label, make] of makers) {
-      const r = await best(() => chunkHashOnce(data, make));
-      const row = { data: name, chunker: label, mbps: mbps(data.length, r.ms), chunks: r.chunks };
+    for (const [label, make, pieceSize] of makers) {
+      const r = await best(() => chunkHashOnce(data, make, pieceSize));
+      const row = { data: name, chunker: label, piece: pieceSize, mbps: mbps(data.length, r.ms), chunks: r.chunks };
       results.hash.push(row);
-      console.log(`${name.padEnd(44)} ${label.padEnd(10)} ${fmt(row.mbps)} ${String(r.chunks).padStart(7)}`);
+      console.log(
+        `${name.padEnd(44)} ${label.padEnd(10)} ${`${pieceSize / MiB} MiB`.padStart(6)} ${fmt(row.mbps)} ${String(r.chunks).padStart(7)}`,
+      );
     }
   }
 }
@@ -262,8 +267,10 @@ function streamTree(root, sinks) {
   return total;
 }
 
+const corpus = sections.has("dedup") || sections.has("image") ? await corpusPaths() : undefined;
+
 if (sections.has("dedup")) {
-  const { orig, mut, cleanup } = await corpusPaths();
+  const { orig, mut } = corpus;
   const avgs = [4 * MiB, MiB, 256 * 1024];
   const configs = [];
   for (const avg of avgs) {
@@ -316,8 +323,68 @@ if (sections.has("dedup")) {
         `${(row.newBytes / 1e6).toFixed(1).padStart(13)}`,
     );
   }
-  if (cleanup) fs.rmSync(cleanup, { recursive: true, force: true });
 }
+
+if (sections.has("image")) {
+  // The disk image beside each tree (make-corpus.sh mutates 1% of it in place, in 40 regions):
+  // what fixed chunking is for.
+  const { orig, mut } = corpus;
+  const origImg = path.join(path.dirname(orig), "disk.img");
+  const mutImg = path.join(path.dirname(mut), "disk.img");
+  if (fs.existsSync(origImg) && fs.existsSync(mutImg)) {
+    const imgConfigs = [
+      { label: "fixed", make: () => fixedScan(4 * MiB) },
+      ...ALGORITHMS.map((algorithm) => {
+        return { label: algorithm, make: () => {
+          const scanner = createScanner({ algorithm });
+          return (piece, pos) => scanner.scan(piece, pos);
+        } };
+      }),
+    ];
+    const streamImage = (file) => {
+      const sinks = imgConfigs.map((c) => digestingChunker(c.label, c.make()));
+      const buf = Buffer.allocUnsafe(4 * MiB);
+      const fd = fs.openSync(file, "r");
+      let total = 0;
+      try {
+        for (;;) {
+          const n = fs.readSync(fd, buf, 0, buf.length, null);
+          if (n === 0) break;
+          for (const s of sinks) s.feed(buf.subarray(0, n));
+          total += n;
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+      for (const s of sinks) s.finish();
+      return { sinks, total };
+    };
+    const a = streamImage(origImg);
+    const b = streamImage(mutImg);
+    console.log(`\nDedup: ${mutImg} against ${origImg}, avg/size 4 MiB`);
+    console.log("chunker         chunks  shared chunks  shared bytes  new bytes MB");
+    results.dedupImage = [];
+    for (let i = 0; i < imgConfigs.length; i++) {
+      const known = new Set(a.sinks[i].chunks.map((c) => c.digest));
+      let sharedBytes = 0;
+      let sharedChunks = 0;
+      for (const c of b.sinks[i].chunks) {
+        if (known.has(c.digest)) {
+          sharedBytes += c.length;
+          sharedChunks++;
+        }
+      }
+      const n = b.sinks[i].chunks.length;
+      const row = { chunker: imgConfigs[i].label, chunks: n, sharedChunks, sharedBytesPct: (100 * sharedBytes) / b.total };
+      results.dedupImage.push(row);
+      console.log(
+        `${row.chunker.padEnd(15)} ${String(n).padStart(6)} ${`${sharedChunks} (${((100 * sharedChunks) / n).toFixed(1)}%)`.padStart(14)} ` +
+          `${`${row.sharedBytesPct.toFixed(2)}%`.padStart(13)} ${((b.total - sharedBytes) / 1e6).toFixed(1).padStart(13)}`,
+      );
+    }
+  }
+}
+if (corpus?.cleanup) fs.rmSync(corpus.cleanup, { recursive: true, force: true });
 
 console.log(`\ndefault: ${DEFAULT_ALGORITHM}, avg ${mib(DEFAULT_AVG)} MiB; ${results.machine}`);
 if (process.env.CAIRN_BENCH_JSON) fs.writeFileSync(process.env.CAIRN_BENCH_JSON, `${JSON.stringify(results, null, 2)}\n`);
