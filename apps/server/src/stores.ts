@@ -60,7 +60,8 @@ export class StoreRegistry {
     const e = this.entry(name);
     let p = this.#open.get(name);
     if (!p) {
-      p = DataStore.open(e.path);
+      // Removes leftovers of a crash (temp chunks, unfinished snapshots nobody holds a lock on).
+      p = DataStore.open(e.path, { cleanup: true });
       p.catch(() => this.#open.delete(name));
       this.#open.set(name, p);
     }

@@ -71,13 +71,14 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
   async function access(req: FastifyRequest, ns: string | undefined, ...privs: Priv[]) {
     const caller = callerOf(req);
     const { store } = req.params as { store: string };
-    stores.entry(store);
     const path = datastorePath(store, ns);
     const p = privileges(config, caller, path);
     const full = privs.some((x) => p.has(x));
+    // Privileges first, so that callers without any cannot probe which stores exist.
     if (!full && !p.has("Datastore.Backup")) {
       throw new ProtocolError("ERR_FORBIDDEN", `${caller.authId} lacks ${privs.join(" or ")} on ${path}`);
     }
+    stores.entry(store);
     return { caller, ds: await stores.get(store), full, storeName: store, path };
   }
 
