@@ -54,6 +54,9 @@ export interface ExtractHooks {
 }
 
 const SPARSE_BLOCK = 64 * 1024;
+/** Files up to this size are buffered and written in the background, MAX_PENDING at a time. */
+const BACKGROUND_MAX = 256 * 1024;
+const MAX_PENDING = 16;
 const ZERO_BLOCK = Buffer.alloc(SPARSE_BLOCK);
 const TMP_OPEN_FLAGS = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
 
@@ -105,6 +108,8 @@ export class Extractor {
   private readonly owner: boolean;
   private readonly sparse: boolean;
   private tmpCounter = 0;
+  private readonly pending = new Set<Promise<void>>();
+  private pendingError: unknown = undefined;
   private readonly euid = process.geteuid?.() ?? -1;
   private readonly egid = process.getegid?.() ?? -1;
   private done = false;
@@ -130,9 +135,38 @@ export class Extractor {
   }
 
   async run(events: AsyncIterable<ArchiveEvent>): Promise<ExtractStats> {
-    for await (const ev of events) await this.handle(ev);
+    try {
+      for await (const ev of events) await this.handle(ev);
+      await this.drain();
+    } catch (e) {
+      // let in-flight writes finish (and clean up their temp files) before reporting
+      await Promise.allSettled(this.pending);
+      throw e;
+    }
     if (!this.done) throw new ArchiveError("ERR_ARCHIVE_TRUNCATED", "archive ended before its root directory was closed");
     return this.stats;
+  }
+
+  /** Runs a small-file write in the background, at most MAX_PENDING at a time. */
+  private async spawn(task: () => Promise<void>): Promise<void> {
+    while (this.pending.size >= MAX_PENDING) await Promise.race(this.pending);
+    this.throwPending();
+    const p: Promise<void> = task()
+      .catch((e) => {
+        this.pendingError ??= e;
+      })
+      .finally(() => this.pending.delete(p));
+    this.pending.add(p);
+  }
+
+  private throwPending(): void {
+    if (this.pendingError !== undefined) throw this.pendingError;
+  }
+
+  /** Waits for every background write; needed before directory metadata, hardlinks and the end. */
+  private async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all(this.pending);
+    this.throwPending();
   }
 
   private parentAbs(path: Buffer): Buffer {
@@ -143,6 +177,7 @@ export class Extractor {
 
   async handle(ev: ArchiveEvent): Promise<void> {
     if (ev.kind === "goodbye") {
+      await this.drain();
       const d = this.stack.pop()!;
       if (!d.isRoot || this.opts.applyRootMetadata !== false) await this.applyMeta(d.abs, d.meta, false);
       if (this.stack.length === 0) this.done = true;
@@ -154,11 +189,14 @@ export class Extractor {
       this.stats.dirs++;
       return;
     }
-    await this.place(fsJoin(this.parentAbs(ev.path), ev.name), ev);
+    await this.place(fsJoin(this.parentAbs(ev.path), ev.name), ev, true);
   }
 
-  /** Creates one entry at `abs` (whose parent exists and was made by this run or the caller). */
-  async place(abs: Buffer, ev: Exclude<ArchiveEvent, { kind: "goodbye" }>): Promise<void> {
+  /**
+   * Creates one entry at `abs` (whose parent exists and was made by this run or the caller).
+   * With `background`, small files are read into memory and written concurrently.
+   */
+  async place(abs: Buffer, ev: Exclude<ArchiveEvent, { kind: "goodbye" }>, background = false): Promise<void> {
     switch (ev.kind) {
       case "dir":
         await this.makeDir(abs, ev.path);
@@ -167,7 +205,14 @@ export class Extractor {
         return;
       case "file": {
         const content = ev.content ?? this.payloadContent(ev.contentOffset, ev.meta.size, ev.path);
-        await this.writeFile(abs, ev.path, ev.meta, content);
+        if (background && ev.meta.size <= BACKGROUND_MAX) {
+          const parts: Buffer[] = [];
+          for await (const piece of content) parts.push(Buffer.from(piece));
+          const { path, meta } = ev;
+          await this.spawn(() => this.writeFile(abs, path, meta, parts));
+        } else {
+          await this.writeFile(abs, ev.path, ev.meta, content);
+        }
         if (ev.meta.flags & FLAG_HAS_LINKS) this.links.set(pathKey(this.archivePath(ev.path)), abs);
         this.stats.files++;
         return;
@@ -178,6 +223,7 @@ export class Extractor {
         this.stats.symlinks++;
         return;
       case "hardlink": {
+        await this.drain();
         const first = this.links.get(pathKey(ev.target));
         if (first) {
           await link(first, abs);
@@ -228,7 +274,7 @@ export class Extractor {
   }
 
   /** Writes a regular file via a temp name in the same folder; removes the temp on any error. */
-  async writeFile(abs: Buffer, path: Buffer, meta: EntryMeta, content: AsyncIterable<Buffer>): Promise<void> {
+  async writeFile(abs: Buffer, path: Buffer, meta: EntryMeta, content: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
     const dir = abs.subarray(0, abs.lastIndexOf(0x2f));
     let tmp: Buffer;
     let fh: Awaited<ReturnType<typeof open>>;
