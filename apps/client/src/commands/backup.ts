@@ -1,0 +1,349 @@
+// `cairn backup`: one snapshot from file trees (`name.cxar:/dir`) and images (`name.img:/file`).
+// Trees are encoded as .cxar (legacy) or split .mcxar + .pcxar (metadata change detection, which
+// re-uses unchanged files' payload chunks without reading them); images are cut into 4 MiB
+// chunks (.fidx). Chunks go through the worker pool (hash, compress, encrypt) and the session's
+// upload window; a catalog per tree is uploaded too; the manifest is signed when a key is used.
+
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { type ArchiveWarning, type EncodeStats, encodeArchive, collectSink, newEncodeStats, openMetadataIndex, reuseFromPrevious } from "@cairn/archive";
+import { chunkStream, fixedChunkStream, resolveChunkerOptions } from "@cairn/chunker";
+import { type CryptConfig, DynamicIndexReader, Manifest, type ManifestFile } from "@cairn/format";
+import { BackupReader, BackupWriter, type IndexUploadHandle } from "@cairn/protocol";
+import type { Connection } from "../connection.js";
+import { ClientError } from "../errors.js";
+import { isoTime, mbPerSecond } from "../output.js";
+import { ReusingPayloadSink } from "../payload-sink.js";
+import { type ChunkResult, ChunkPool } from "../pipeline.js";
+import { type Progress, startProgress } from "../progress.js";
+import { type BackupType, formatSnapshot } from "../snapshot-spec.js";
+
+export type ChangeDetectionMode = "legacy" | "metadata";
+
+export interface BackupSource {
+  /** Archive name as given: `root.cxar` or `disk.img`. */
+  name: string;
+  path: string;
+  kind: "tree" | "image";
+}
+
+export interface BackupOptions {
+  connection: Connection;
+  sources: BackupSource[];
+  backupType?: BackupType;
+  backupId?: string;
+  backupTime?: number;
+  crypt?: { crypt: CryptConfig; key: Buffer };
+  exclude?: string[];
+  changeDetectionMode?: ChangeDetectionMode;
+  progress?: boolean;
+  workers?: number;
+  onWarning?: (w: ArchiveWarning) => void;
+}
+
+export interface ArchiveSummary {
+  name: string;
+  files: string[];
+  size: number;
+  filesRead?: number;
+  bytesRead?: number;
+  filesReused?: number;
+  bytesReused?: number;
+  imageReused?: boolean;
+}
+
+export interface BackupSummary {
+  snapshot: string;
+  backupType: BackupType;
+  backupId: string;
+  backupTime: number;
+  /** Plain bytes of every archive, image and catalog. */
+  totalBytes: number;
+  /** Encoded bytes sent to the server. */
+  uploadedBytes: number;
+  /** Plain bytes not sent because the server had them. */
+  reusedBytes: number;
+  reusedPercent: number;
+  newChunks: number;
+  knownChunks: number;
+  durationSeconds: number;
+  mbPerSecond: number;
+  filesRead: number;
+  bytesRead: number;
+  filesReused: number;
+  archives: ArchiveSummary[];
+  encrypted: boolean;
+}
+
+const TREE_EXT = ".cxar";
+
+/** Parses `name.cxar:/path` or `name.img:/path`. */
+export function parseSource(spec: string): BackupSource {
+  const colon = spec.indexOf(":");
+  if (colon <= 0) throw new ClientError("ERR_USAGE", `backup source must be NAME.cxar:PATH or NAME.img:PATH, got "${spec}"`);
+  const name = spec.slice(0, colon);
+  const p = spec.slice(colon + 1);
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_-]*\.(cxar|img)$/.test(name)) {
+    throw new ClientError("ERR_USAGE", `archive name "${name}" must be letters, digits, '_' or '-' followed by .cxar (file tree) or .img (image)`);
+  }
+  if (p === "") throw new ClientError("ERR_USAGE", `no path given for ${name}`);
+  return { name, path: path.resolve(p), kind: name.endsWith(TREE_EXT) ? "tree" : "image" };
+}
+
+export function treeFileNames(name: string) {
+  const base = name.slice(0, -TREE_EXT.length);
+  return { legacy: `${base}.cxar.didx`, meta: `${base}.mcxar.didx`, payload: `${base}.pcxar.didx`, catalog: `${base}.ccat.didx` };
+}
+
+export function imageFileName(name: string): string {
+  return `${name}.fidx`;
+}
+
+interface ImageStat {
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+  ino: string;
+  dev: string;
+}
+
+async function sourceSize(p: string): Promise<{ size: number; stat: fs.BigIntStats }> {
+  const st = await fs.promises.stat(p, { bigint: true });
+  if (st.isFile()) return { size: Number(st.size), stat: st };
+  if (st.isBlockDevice()) {
+    const major = Number(st.rdev >> 8n) & 0xfff;
+    const minor = Number((st.rdev & 0xffn) | ((st.rdev >> 12n) & 0xfff00n));
+    const sectors = Number((await fs.promises.readFile(`/sys/dev/block/${major}:${minor}/size`, "utf8")).trim());
+    return { size: sectors * 512, stat: st };
+  }
+  throw new ClientError("ERR_SOURCE", `${p} is neither a regular file nor a block device`);
+}
+
+/** Uploads an ordered stream of pool results into an index. */
+async function upload(handle: IndexUploadHandle, results: AsyncIterable<ChunkResult>, pool: ChunkPool, progress: Progress): Promise<void> {
+  const EMPTY = new Uint8Array(0);
+  let fresh: string[] = [];
+  for await (const r of results) {
+    if (r.blob) {
+      if (await handle.uploadChunk(r.digest, r.size, r.blob)) fresh.push(r.digest);
+    } else {
+      await handle.uploadChunk(r.digest, r.size, EMPTY);
+    }
+    await handle.append(r.digest, r.size);
+    progress.add(r.size);
+    if (fresh.length >= 16) {
+      pool.addKnown(fresh);
+      fresh = [];
+    }
+  }
+  pool.addKnown(fresh);
+}
+
+function cryptMode(opts: BackupOptions): "none" | "encrypt" {
+  return opts.crypt ? "encrypt" : "none";
+}
+
+export async function backup(opts: BackupOptions): Promise<BackupSummary> {
+  if (opts.sources.length === 0) throw new ClientError("ERR_USAGE", "nothing to back up: give at least one NAME.cxar:PATH or NAME.img:PATH");
+  const names = new Set<string>();
+  for (const s of opts.sources) {
+    if (names.has(s.name)) throw new ClientError("ERR_USAGE", `archive name ${s.name} given twice`);
+    names.add(s.name);
+  }
+  const sized = new Map<string, { size: number; stat: fs.BigIntStats }>();
+  for (const s of opts.sources) {
+    let st: fs.Stats;
+    try {
+      st = await fs.promises.stat(s.path);
+    } catch (err) {
+      throw new ClientError("ERR_SOURCE", `cannot read ${s.path}: ${(err as Error).message}`);
+    }
+    if (s.kind === "tree" && !st.isDirectory()) throw new ClientError("ERR_SOURCE", `${s.path} is not a directory (needed for ${s.name})`);
+    if (s.kind === "image") sized.set(s.name, await sourceSize(s.path));
+  }
+  const started = process.hrtime.bigint();
+  const backupType = opts.backupType ?? "host";
+  const backupId = opts.backupId ?? os.hostname().split(".")[0].replace(/[^A-Za-z0-9._-]/g, "_");
+  const backupTime = opts.backupTime ?? Math.floor(Date.now() / 1000);
+  const mode = opts.changeDetectionMode ?? "legacy";
+  const conn = opts.connection;
+  const crypt = opts.crypt?.crypt;
+  const pool = new ChunkPool({ key: opts.crypt?.key, workers: opts.workers });
+  const writer = await BackupWriter.start({ ...conn.connect, store: conn.store, ns: conn.ns, backupType, backupId, backupTime, maxInFlight: 16 });
+  const archives: ArchiveSummary[] = [];
+  const imageStats: Record<string, ImageStat> = {};
+  let totalBytes = 0;
+  let prevReader: BackupReader | undefined;
+  try {
+    const prevTime = await writer.previousBackupTime();
+    let prevFiles = new Set<string>();
+    let prevUnprotected: Record<string, unknown> = {};
+    if (prevTime !== null) {
+      const m = (await writer.previousManifest()) ?? {};
+      const u = (m.unprotected ?? {}) as Record<string, unknown>;
+      // Chunks of a snapshot made with another key (or none) must not be re-used.
+      if ((u["key-fingerprint"] ?? null) === (crypt ? crypt.fingerprintFull() : null)) {
+        prevFiles = new Set(((m.files ?? []) as Array<{ filename: string }>).map((f) => f.filename));
+        prevUnprotected = u;
+      }
+    }
+    const openPrevReader = async () => {
+      prevReader ??= await BackupReader.open({ ...conn.connect, store: conn.store, ns: conn.ns, backupType, backupId, backupTime: prevTime!, crypt });
+      return prevReader;
+    };
+
+    for (const src of opts.sources) {
+      if (src.kind === "image") {
+        const { size, stat } = sized.get(src.name)!;
+        const file = imageFileName(src.name);
+        const cur: ImageStat = { size, mtimeNs: String(stat.mtimeNs), ctimeNs: String(stat.ctimeNs), ino: String(stat.ino), dev: String(stat.dev) };
+        imageStats[src.name] = cur;
+        const prevStat = (prevUnprotected["image-stats"] as Record<string, ImageStat> | undefined)?.[src.name];
+        const handle = await writer.createFixedIndex(file, size, { cryptMode: cryptMode(opts) });
+        const progress = startProgress(src.name, size, opts.progress);
+        let reused = false;
+        if (prevFiles.has(file)) {
+          const raw = await writer.downloadPrevious(file);
+          if (mode === "metadata" && stat.isFile() && prevStat && JSON.stringify(prevStat) === JSON.stringify(cur)) {
+            // Unchanged image file: the previous index, chunk for chunk, without reading a byte.
+            const { FixedIndexReader } = await import("@cairn/format");
+            const prevIdx = FixedIndexReader.fromBuffer(raw);
+            if (prevIdx.size === size && prevIdx.chunkSize === handle.chunkSize) {
+              async function* prevChunks() {
+                for (let i = 0; i < prevIdx.chunkCount; i++) {
+                  const c = prevIdx.chunkInfo(i);
+                  yield { injected: true as const, digest: Buffer.from(c.digest).toString("hex"), size: c.end - c.start };
+                }
+              }
+              await upload(handle, pool.encode(prevChunks()), pool, progress);
+              reused = true;
+            }
+          } else {
+            pool.addKnown(writer.knownChunks);
+          }
+        }
+        if (!reused) {
+          const stream = fs.createReadStream(src.path, { highWaterMark: 4 << 20, end: size > 0 ? size - 1 : 0 });
+          await upload(handle, pool.encode(size > 0 ? fixedChunkStream(stream, { size: handle.chunkSize }) : []), pool, progress);
+          if (size === 0) stream.destroy();
+        }
+        const closed = await handle.close();
+        progress.stop();
+        totalBytes += closed.size;
+        archives.push({ name: src.name, files: [file], size: closed.size, imageReused: reused, bytesRead: reused ? 0 : size });
+        continue;
+      }
+
+      const f = treeFileNames(src.name);
+      const stats: EncodeStats = newEncodeStats();
+      const catalog = collectSink();
+      const progress = startProgress(src.name, 0, opts.progress);
+      const chunkerOpts = resolveChunkerOptions();
+      if (prevFiles.has(f.catalog)) await writer.downloadPrevious(f.catalog);
+      if (mode === "legacy") {
+        if (prevFiles.has(f.legacy)) await writer.downloadPrevious(f.legacy);
+        pool.addKnown(writer.knownChunks);
+        const handle = await writer.createDynamicIndex(f.legacy, { cryptMode: cryptMode(opts) });
+        const stream = encodeArchive(src.path, { catalog, exclude: opts.exclude, stats, onWarning: opts.onWarning });
+        await upload(handle, pool.encode(chunkStream(stream, chunkerOpts)), pool, progress);
+        const closed = await handle.close();
+        totalBytes += closed.size;
+        archives.push({ name: src.name, files: [f.legacy, f.catalog], size: closed.size, filesRead: stats.filesRead, bytesRead: stats.bytesRead, filesReused: 0, bytesReused: 0 });
+      } else {
+        let prevPayload: DynamicIndexReader | undefined;
+        let reuse: ReturnType<typeof reuseFromPrevious> | undefined;
+        if (prevFiles.has(f.meta) && prevFiles.has(f.payload)) {
+          prevPayload = DynamicIndexReader.fromBuffer(await writer.downloadPrevious(f.payload));
+          await writer.downloadPrevious(f.meta);
+          const reader = await openPrevReader();
+          reuse = reuseFromPrevious(await openMetadataIndex(reader.readArchive(f.meta)));
+        }
+        pool.addKnown(writer.knownChunks);
+        const sink = new ReusingPayloadSink(prevPayload);
+        const metaHandle = await writer.createDynamicIndex(f.meta, { cryptMode: cryptMode(opts) });
+        const payloadHandle = await writer.createDynamicIndex(f.payload, { cryptMode: cryptMode(opts) });
+        const payloadTask = upload(payloadHandle, pool.encode(sink.chunks(chunkerOpts)), pool, progress);
+        payloadTask.catch(() => {});
+        const stream = (async function* () {
+          yield* encodeArchive(src.path, { catalog, exclude: opts.exclude, stats, onWarning: opts.onWarning, payload: sink, reusePayload: reuse });
+          await sink.end();
+        })();
+        await upload(metaHandle, pool.encode(chunkStream(stream, chunkerOpts)), pool, startProgress("", 0, false));
+        await payloadTask;
+        const m = await metaHandle.close();
+        const p = await payloadHandle.close();
+        totalBytes += m.size + p.size;
+        archives.push({
+          name: src.name,
+          files: [f.meta, f.payload, f.catalog],
+          size: m.size + p.size,
+          filesRead: stats.filesRead,
+          bytesRead: stats.bytesRead,
+          filesReused: stats.filesReused,
+          bytesReused: stats.bytesReused,
+        });
+      }
+      progress.stop();
+      const catHandle = await writer.createDynamicIndex(f.catalog, { cryptMode: cryptMode(opts) });
+      await upload(catHandle, pool.encode(chunkStream([catalog.buffer()], { avg: 256 * 1024 })), pool, startProgress("", 0, false));
+      totalBytes += (await catHandle.close()).size;
+    }
+
+    const manifest = new Manifest({
+      backupType,
+      backupId,
+      backupTime,
+      files: writer.files.map((x: { filename: string; "crypt-mode": string; size: number; csum: string }) => ({
+        filename: x.filename,
+        cryptMode: x["crypt-mode"] as ManifestFile["cryptMode"],
+        size: x.size,
+        csum: x.csum,
+      })),
+      unprotected: {
+        "chunk-upload-stats": { ...writer.stats },
+        "image-stats": imageStats,
+        chunker: { ...resolveChunkerOptions() },
+        "change-detection-mode": mode,
+      },
+    });
+    await writer.finish({ manifestBlob: manifest.toBlob(crypt) });
+  } catch (err) {
+    await writer.abort().catch(() => {});
+    throw err;
+  } finally {
+    await prevReader?.close().catch(() => {});
+    await pool.close();
+  }
+  const durationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const s = writer.stats;
+  const sum = (k: "filesRead" | "bytesRead" | "filesReused") => archives.reduce((a, x) => a + (x[k] ?? 0), 0);
+  return {
+    snapshot: formatSnapshot(backupType, backupId, backupTime),
+    backupType,
+    backupId,
+    backupTime,
+    totalBytes,
+    uploadedBytes: s.uploadedBytes,
+    reusedBytes: s.reusedBytes,
+    reusedPercent: totalBytes > 0 ? Math.round((1000 * s.reusedBytes) / totalBytes) / 10 : 0,
+    newChunks: s.uploadedChunks,
+    knownChunks: s.knownChunks,
+    durationSeconds: Math.round(durationSeconds * 1000) / 1000,
+    mbPerSecond: Math.round(mbPerSecond(totalBytes, durationSeconds) * 10) / 10,
+    filesRead: sum("filesRead"),
+    bytesRead: sum("bytesRead"),
+    filesReused: sum("filesReused"),
+    archives,
+    encrypted: Boolean(crypt),
+  };
+}
+
+export function summaryText(s: BackupSummary, humanBytes: (n: number) => string): string {
+  return [
+    `snapshot ${s.snapshot} (${isoTime(s.backupTime)})${s.encrypted ? " encrypted" : ""}`,
+    `total ${humanBytes(s.totalBytes)}, uploaded ${humanBytes(s.uploadedBytes)}, re-used ${s.reusedPercent}% (${humanBytes(s.reusedBytes)})`,
+    `chunks: ${s.newChunks} new, ${s.knownChunks} known; files read ${s.filesRead} (${humanBytes(s.bytesRead)}), re-used ${s.filesReused}`,
+    `duration ${s.durationSeconds.toFixed(2)} s, ${s.mbPerSecond.toFixed(1)} MB/s`,
+  ].join("\n");
+}

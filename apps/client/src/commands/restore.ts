@@ -1,0 +1,153 @@
+// `cairn restore SNAPSHOT ARCHIVE TARGET [--path SUBPATH]`: a file tree into a directory (legacy
+// .cxar or split .mcxar + .pcxar), or an image into a file (zero chunks become holes). With
+// --path only that file or subtree is restored, located through the archive's catalog.
+
+import fs from "node:fs";
+import path from "node:path";
+import { type ExtractStats, extractArchive, extractSplitArchive, openCatalog, restoreSubtree } from "@cairn/archive";
+import type { CryptConfig } from "@cairn/format";
+import type { Connection } from "../connection.js";
+import { ClientError } from "../errors.js";
+import { mbPerSecond } from "../output.js";
+import { ChunkPool } from "../pipeline.js";
+import { startProgress } from "../progress.js";
+import { type IndexReader, type OpenSnapshot, openIndex, openSnapshot, randomAccess, streamIndex } from "../remote.js";
+import type { SnapshotSpec } from "../snapshot-spec.js";
+
+export interface RestoreOptions {
+  connection: Connection;
+  snapshot: SnapshotSpec;
+  archive: string;
+  target: string;
+  /** Restore only this path inside a file-tree archive. */
+  path?: string;
+  crypt?: { crypt: CryptConfig; key: Buffer };
+  progress?: boolean;
+  workers?: number;
+}
+
+export interface RestoreSummary {
+  snapshot: string;
+  archive: string;
+  target: string;
+  bytes: number;
+  files?: number;
+  durationSeconds: number;
+  mbPerSecond: number;
+}
+
+export type ResolvedArchive =
+  | { kind: "legacy"; name: string; file: string; catalog: string }
+  | { kind: "split"; name: string; meta: string; payload: string; catalog: string }
+  | { kind: "image"; name: string; file: string };
+
+/** Finds the files of an archive given as `root.cxar`, `root`, `root.cxar.didx`, `disk.img` … */
+export function resolveArchive(snap: OpenSnapshot, archive: string): ResolvedArchive {
+  const has = (f: string) => snap.manifest.lookupFile(f) !== undefined;
+  const base = archive.replace(/\.(didx|fidx)$/, "").replace(/\.(m|p)?cxar$/, "");
+  if (has(`${base}.cxar.didx`)) return { kind: "legacy", name: `${base}.cxar`, file: `${base}.cxar.didx`, catalog: `${base}.ccat.didx` };
+  if (has(`${base}.mcxar.didx`) && has(`${base}.pcxar.didx`)) {
+    return { kind: "split", name: `${base}.cxar`, meta: `${base}.mcxar.didx`, payload: `${base}.pcxar.didx`, catalog: `${base}.ccat.didx` };
+  }
+  const img = archive.replace(/\.fidx$/, "");
+  if (has(`${img}.fidx`)) return { kind: "image", name: img, file: `${img}.fidx` };
+  const names = snap.manifest.files.map((f) => f.filename).filter((f) => f !== "index.json.blob");
+  throw new ClientError("ERR_ARCHIVE_MISSING", `snapshot ${snap.name} has no archive "${archive}" (it has: ${names.join(", ")})`);
+}
+
+async function restoreImage(snap: OpenSnapshot, index: IndexReader, pool: ChunkPool, target: string, progress: boolean | undefined): Promise<number> {
+  const fh = await fs.promises.open(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600).catch((err: NodeJS.ErrnoException) => {
+    throw new ClientError("ERR_TARGET", `cannot create ${target}: ${err.code === "EEXIST" ? "it already exists" : err.message}`);
+  });
+  const bar = startProgress(path.basename(target), index.size, progress);
+  let pos = 0;
+  try {
+    for await (const data of streamIndex(snap, index, pool, 8)) {
+      // Zero chunks become holes: nothing is written, the final size fills them.
+      if (!isZero(data)) {
+        let done = 0;
+        while (done < data.length) done += (await fh.write(data, done, data.length - done, pos + done)).bytesWritten;
+      }
+      pos += data.length;
+      bar.add(data.length);
+    }
+    await fh.truncate(pos);
+  } finally {
+    bar.stop();
+    await fh.close();
+  }
+  return pos;
+}
+
+function isZero(b: Buffer): boolean {
+  if (b.length === 0 || b[0] !== 0 || b[b.length - 1] !== 0) return false;
+  const step = 64 * 1024;
+  const zeros = Buffer.alloc(Math.min(step, b.length));
+  for (let i = 0; i < b.length; i += step) {
+    const part = b.subarray(i, Math.min(b.length, i + step));
+    if (!part.equals(zeros.subarray(0, part.length))) return false;
+  }
+  return true;
+}
+
+export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
+  const started = process.hrtime.bigint();
+  const snap = await openSnapshot(opts.connection, opts.snapshot, opts.crypt?.crypt);
+  const pool = new ChunkPool({ key: opts.crypt?.key, workers: opts.workers });
+  const target = path.resolve(opts.target);
+  let bytes = 0;
+  let files: number | undefined;
+  try {
+    const a = resolveArchive(snap, opts.archive);
+    if (a.kind === "image") {
+      if (opts.path) throw new ClientError("ERR_USAGE", "--path applies to file-tree archives only");
+      bytes = await restoreImage(snap, await openIndex(snap, a.file), pool, target, opts.progress);
+    } else {
+      let stats: ExtractStats;
+      if (opts.path !== undefined && opts.path.replace(/^\/+|\/+$/g, "") !== "") {
+        const sub = opts.path.replace(/^\/+|\/+$/g, "");
+        const cat = await openCatalog(randomAccess(snap, await openIndex(snap, a.catalog), pool));
+        const readers =
+          a.kind === "legacy"
+            ? randomAccess(snap, await openIndex(snap, a.file), pool)
+            : { metadata: randomAccess(snap, await openIndex(snap, a.meta), pool), payload: randomAccess(snap, await openIndex(snap, a.payload), pool) };
+        const entry = await cat.lookup(sub);
+        if (!entry) throw new ClientError("ERR_ARCHIVE_MISSING", `${a.name} has no path "${sub}"`);
+        stats = await restoreSubtree(cat, readers, sub, target);
+      } else if (a.kind === "legacy") {
+        const index = await openIndex(snap, a.file);
+        const bar = startProgress(a.name, index.size, opts.progress);
+        const counted = (async function* () {
+          for await (const b of streamIndex(snap, index, pool, 8)) {
+            bar.add(b.length);
+            yield b;
+          }
+        })();
+        try {
+          stats = await extractArchive(counted, target);
+        } finally {
+          bar.stop();
+        }
+      } else {
+        const meta = await openIndex(snap, a.meta);
+        const payload = await openIndex(snap, a.payload);
+        stats = await extractSplitArchive(streamIndex(snap, meta, pool, 4), randomAccess(snap, payload, pool, 16, 6), target);
+      }
+      bytes = stats.bytes;
+      files = stats.files;
+    }
+  } finally {
+    await snap.reader.close().catch(() => {});
+    await pool.close();
+  }
+  const durationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return {
+    snapshot: snap.name,
+    archive: opts.archive,
+    target,
+    bytes,
+    files,
+    durationSeconds: Math.round(durationSeconds * 1000) / 1000,
+    mbPerSecond: Math.round(mbPerSecond(bytes, durationSeconds) * 10) / 10,
+  };
+}

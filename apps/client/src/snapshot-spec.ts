@@ -1,0 +1,50 @@
+// Snapshot and group arguments as PBS prints them: `host/ID` (a group; for a snapshot argument it
+// means the newest snapshot of the group) and `host/ID/2026-11-22T15:04:05Z` (one snapshot; the
+// epoch number is accepted too). Types are host, vm, ct.
+
+import { ClientError } from "./errors.js";
+
+export type BackupType = "host" | "vm" | "ct";
+
+export interface GroupSpec {
+  type: BackupType;
+  id: string;
+}
+
+export interface SnapshotSpec extends GroupSpec {
+  /** Epoch seconds; undefined = latest. */
+  time?: number;
+}
+
+const ID_RE = /^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+export function parseBackupType(t: string): BackupType {
+  if (t === "host" || t === "vm" || t === "ct") return t;
+  throw new ClientError("ERR_SNAPSHOT_SPEC", `backup type must be host, vm or ct, got "${t}"`);
+}
+
+export function parseTime(text: string): number {
+  if (/^\d+$/.test(text)) return Number(text);
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/.exec(text);
+  const t = m ? Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) / 1000 : Number.NaN;
+  if (!Number.isFinite(t)) throw new ClientError("ERR_SNAPSHOT_SPEC", `"${text}" is not a snapshot time (2026-11-22T15:04:05Z or epoch seconds)`);
+  return t;
+}
+
+export function parseGroup(text: string): GroupSpec {
+  const parts = text.split("/");
+  if (parts.length !== 2) throw new ClientError("ERR_SNAPSHOT_SPEC", `"${text}" is not a backup group (TYPE/ID, e.g. host/web1)`);
+  if (!ID_RE.test(parts[1])) throw new ClientError("ERR_SNAPSHOT_SPEC", `"${parts[1]}" is not a backup id`);
+  return { type: parseBackupType(parts[0]), id: parts[1] };
+}
+
+export function parseSnapshot(text: string): SnapshotSpec {
+  const parts = text.split("/");
+  if (parts.length === 2) return parseGroup(text);
+  if (parts.length !== 3) throw new ClientError("ERR_SNAPSHOT_SPEC", `"${text}" is not a snapshot (TYPE/ID/TIME or TYPE/ID for the latest)`);
+  return { ...parseGroup(`${parts[0]}/${parts[1]}`), time: parseTime(parts[2]) };
+}
+
+export function formatSnapshot(type: string, id: string, time: number): string {
+  return `${type}/${id}/${new Date(time * 1000).toISOString().replace(/\.\d{3}Z$/, "Z")}`;
+}
