@@ -49,7 +49,8 @@ const secret = createToken(config, "bench@pbs!b");
 setAcl(config, { path: "/", role: "Admin", authId: "bench@pbs" });
 setAcl(config, { path: "/", role: "Admin", authId: "bench@pbs!b" });
 
-const child = spawn(process.execPath, [CLI, "start", "--config", config.dir, "--listen", "127.0.0.1:0", "--log-level", "warn"], { stdio: ["ignore", "ignore", "pipe"] });
+const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+const child = spawn(process.execPath, [...nodeArgs, CLI, "start", "--config", config.dir, "--listen", "127.0.0.1:0", "--log-level", "warn"], { stdio: ["ignore", "ignore", "pipe"] });
 let err = "";
 child.stderr.on("data", (d) => (err += d));
 const { url, fingerprint } = await new Promise((resolve, reject) => {

@@ -22,6 +22,22 @@ export type OpHandler = (params: Record<string, unknown>, body: Buffer) => Promi
 const PAUSE_AT = 64;
 const RESUME_AT = 16;
 
+/**
+ * Bytes of request frames being handled across all sessions of the process. Above HIGH, every
+ * socket that delivers another frame stops reading (TCP pushes back to its client) until the
+ * total falls below LOW, so many fast clients cannot pile up unbounded memory in the server.
+ */
+const budget = { used: 0, HIGH: 64 * 1024 * 1024, LOW: 32 * 1024 * 1024, paused: new Set<SessionTransport>() };
+
+function releaseBudget(bytes: number): void {
+  budget.used -= bytes;
+  if (budget.used <= budget.LOW && budget.paused.size > 0) {
+    const all = [...budget.paused];
+    budget.paused.clear();
+    for (const t of all) t.resumeFromBudget();
+  }
+}
+
 export class SessionTransport {
   readonly ws: WebSocket;
   readonly #ops: ReadonlyMap<string, CompiledOp>;
@@ -46,6 +62,7 @@ export class SessionTransport {
     this.closed = new Promise((resolve) => {
       ws.on("close", (code, reason) => {
         this.#closed = true;
+        budget.paused.delete(this);
         resolve({ code, reason: reason.toString() });
       });
     });
@@ -102,20 +119,34 @@ export class SessionTransport {
       return;
     }
     this.#active++;
+    const bytes = data.length;
+    budget.used += bytes;
     if (this.#active >= PAUSE_AT && !this.#paused) {
       this.#paused = true;
       this.ws.pause();
     }
-    this.#handle(op, params, frame.body).then(
-      (r) => this.#send(encodeFrame({ id, ok: true, result: r.result }, r.body)),
-      (err) => this.#answerError(id, err),
-    ).finally(() => {
-      this.#active--;
-      if (this.#paused && this.#active <= RESUME_AT) {
-        this.#paused = false;
-        this.ws.resume();
-      }
-    });
+    if (budget.used > budget.HIGH && !budget.paused.has(this)) {
+      budget.paused.add(this);
+      this.ws.pause();
+    }
+    this.#handle(op, params, frame.body)
+      .then(
+        (r) => this.#send(encodeFrame({ id, ok: true, result: r.result }, r.body)),
+        (err) => this.#answerError(id, err),
+      )
+      .finally(() => {
+        this.#active--;
+        releaseBudget(bytes);
+        if (this.#paused && this.#active <= RESUME_AT) {
+          this.#paused = false;
+          if (!budget.paused.has(this)) this.ws.resume();
+        }
+      });
+  }
+
+  /** @internal: the process-wide byte budget has room again. */
+  resumeFromBudget(): void {
+    if (!this.#paused && !this.#closed) this.ws.resume();
   }
 
   #answerError(id: number, err: unknown): void {
