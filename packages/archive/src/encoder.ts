@@ -23,8 +23,8 @@ import {
   PREFIX_SIZE,
 } from "./format.js";
 import type { ByteSink } from "./sinks.js";
-import type { PayloadSink, ReuseDecider } from "./split.js";
-import { type WalkEntry, type WalkOptions, walk } from "./walker.js";
+import type { PayloadSink, ReuseDecider, ReuseHint } from "./split.js";
+import { type WalkEntry, type WalkEvent, type WalkOptions, walk } from "./walker.js";
 import { defaultWarningHandler, makeWarning, type WarningHandler } from "./warnings.js";
 
 export interface EncodeStats {
@@ -82,6 +82,8 @@ export interface EncodeOptions extends Omit<WalkOptions, "counters" | "onWarning
   readSize?: number;
   /** Size at which batched records are yielded (default 256 KiB). */
   flushSize?: number;
+  /** How many small files (up to min(readSize, 128 KiB)) may be read ahead (default 16; 0 = off). */
+  lookahead?: number;
 }
 
 /** Accumulates small records; tracks the stream position. */
@@ -140,6 +142,8 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
     userWarn(w);
   };
   const readSize = options.readSize ?? 1 << 20;
+  const lookahead = options.lookahead ?? 16;
+  const prefetchMax = Math.min(readSize, 128 * 1024);
   const flushSize = options.flushSize ?? 256 * 1024;
   const payload = options.payload;
   const split = payload !== undefined;
@@ -193,7 +197,17 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
     }
   }
 
-  async function openFile(e: WalkEntry): Promise<{ fh: FileHandle; st: BigIntStats } | undefined> {
+  /** An open regular file ready to be copied: its pieces, then `done()` (check + close). */
+  interface FileSource {
+    st: BigIntStats;
+    pieces: AsyncIterable<Buffer> | Buffer[];
+    /** Reports a change during the read (if not done yet) and closes the file. */
+    done(): Promise<void>;
+    /** Closes without checking (on abort). */
+    close(): Promise<void>;
+  }
+
+  async function openFile(e: WalkEntry): Promise<FileSource | undefined> {
     let fh: FileHandle;
     try {
       fh = await open(e.abs, OPEN_FLAGS);
@@ -204,13 +218,45 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
       else warn(makeWarning(e.rel, "unreadable", `cannot open: ${(err as Error).message}`));
       return undefined;
     }
-    const st = await fh.stat({ bigint: true });
+    let st: BigIntStats;
+    try {
+      st = await fh.stat({ bigint: true });
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
     if (!st.isFile()) {
       await fh.close();
       warn(makeWarning(e.rel, "replaced", "no longer a regular file"));
       return undefined;
     }
-    return { fh, st };
+    return {
+      st,
+      pieces: readContent(fh, Number(st.size), e.rel),
+      async done() {
+        try {
+          await checkAfterRead(fh, st, e.rel);
+        } finally {
+          await fh.close();
+        }
+      },
+      close: () => fh.close(),
+    };
+  }
+
+  /** Reads a small file completely (ahead of time); larger-than-expected files stay open for streaming. */
+  async function prefetchFile(e: WalkEntry): Promise<FileSource | undefined> {
+    const src = await openFile(e);
+    if (!src || Number(src.st.size) > prefetchMax) return src;
+    try {
+      const parts: Buffer[] = [];
+      for await (const piece of src.pieces) parts.push(piece);
+      await src.done();
+      return { st: src.st, pieces: parts, done: async () => {}, close: async () => {} };
+    } catch (err) {
+      await src.close().catch(() => {});
+      throw err;
+    }
   }
 
   async function checkAfterRead(fh: FileHandle, st: BigIntStats, rel: Buffer): Promise<void> {
@@ -220,111 +266,153 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
     else if (after.mtimeNs !== st.mtimeNs) warn(makeWarning(rel, "mtime-changed", "modified while read"));
   }
 
-  for await (const ev of walk(root, { ...options, onWarning: warn, counters })) {
-    const e = ev.entry;
-    if (ev.type === "enter") {
-      const meta = metaOf(e.stat);
-      const at = out.position;
-      out.push(encodeEntry("dir", meta, e.name));
-      if (dirs.length > 0) dirs[dirs.length - 1].count++;
-      dirs.push({ offset: at, count: 0, entry: e });
-      stats.entries++;
-      stats.dirs++;
-      if (e.mountPoint) stats.mountPoints++;
-      catalog?.enterDir();
-    } else if (ev.type === "leave") {
-      const d = dirs.pop()!;
-      out.push(encodeGoodbye(d.count, d.offset));
-      if (catalog) {
-        const table = await catalog.leaveDir();
-        const length = out.position - d.offset;
-        if (dirs.length > 0) {
-          catalog.add({ kind: "dir", flags: 0, name: e.name, size: length, mtimeNs: e.stat.mtimeNs, entryOffset: d.offset, ref: table });
-        } else {
-          await catalog.finish(table, length);
+  // Lookahead: while the current entry is encoded, the next few small files of the same
+  // directory are already being read (libuv runs the reads in parallel). The window never
+  // crosses a directory boundary, so at most `lookahead` small files are held in memory.
+  interface Item {
+    ev: WalkEvent;
+    hinted: boolean;
+    hint?: ReuseHint;
+    pre?: Promise<FileSource | undefined>;
+  }
+  const walker = walk(root, { ...options, onWarning: warn, counters });
+  const queue: Item[] = [];
+  let walkDone = false;
+
+  async function fillOne(): Promise<void> {
+    const r = await walker.next();
+    if (r.done) {
+      walkDone = true;
+      return;
+    }
+    const item: Item = { ev: r.value, hinted: false };
+    const e = r.value.entry;
+    // multiply linked files are decided in order (the first link may still be in the queue)
+    if (r.value.type === "leaf" && e.kind === "file" && e.stat.nlink === 1n) {
+      if (payload && options.reusePayload) {
+        item.hint = await options.reusePayload(e.rel, e.stat);
+        item.hinted = true;
+      }
+      if (!item.hint && lookahead > 0 && e.stat.size <= BigInt(prefetchMax)) {
+        item.pre = prefetchFile(e);
+        item.pre.catch(() => {});
+      }
+    }
+    queue.push(item);
+  }
+
+  async function next(): Promise<Item | undefined> {
+    if (queue.length === 0 && !walkDone) await fillOne();
+    while (!walkDone && queue.length > 0 && queue.length <= lookahead && queue[queue.length - 1].ev.type === "leaf") await fillOne();
+    return queue.shift();
+  }
+
+  try {
+    for (let item = await next(); item; item = await next()) {
+      const ev = item.ev;
+      const e = ev.entry;
+      if (ev.type === "enter") {
+        const meta = metaOf(e.stat);
+        const at = out.position;
+        out.push(encodeEntry("dir", meta, e.name));
+        if (dirs.length > 0) dirs[dirs.length - 1].count++;
+        dirs.push({ offset: at, count: 0, entry: e });
+        stats.entries++;
+        stats.dirs++;
+        if (e.mountPoint) stats.mountPoints++;
+        catalog?.enterDir();
+      } else if (ev.type === "leave") {
+        const d = dirs.pop()!;
+        out.push(encodeGoodbye(d.count, d.offset));
+        if (catalog) {
+          const table = await catalog.leaveDir();
+          const length = out.position - d.offset;
+          if (dirs.length > 0) {
+            catalog.add({ kind: "dir", flags: 0, name: e.name, size: length, mtimeNs: e.stat.mtimeNs, entryOffset: d.offset, ref: table });
+          } else {
+            await catalog.finish(table, length);
+          }
         }
-      }
-    } else if (e.kind === "symlink") {
-      let target: Buffer;
-      try {
-        target = await readlink(e.abs, { encoding: "buffer" });
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        warn(makeWarning(e.rel, code === "ENOENT" ? "vanished" : "replaced", `cannot read link: ${(err as Error).message}`));
-        continue;
-      }
-      addEntry("symlink", metaOf(e.stat), e, target);
-      stats.symlinks++;
-    } else if (e.kind === "device" || e.kind === "fifo") {
-      const meta = metaOf(e.stat);
-      if (e.kind === "device") meta.rdev = e.stat.rdev;
-      addEntry(e.kind, meta, e);
-      if (e.kind === "device") stats.devices++;
-      else stats.fifos++;
-    } else {
-      // regular file
-      const linkKey = e.stat.nlink > 1n ? `${e.stat.dev}:${e.stat.ino}` : undefined;
-      const first = linkKey === undefined ? undefined : links.get(linkKey);
-      if (first) {
-        addEntry("hardlink", metaOf(e.stat), e, first);
-        stats.hardlinks++;
-      } else if (payload) {
-        const hint = options.reusePayload ? await options.reusePayload(e.rel, e.stat) : undefined;
+      } else if (e.kind === "symlink") {
+        let target: Buffer;
+        try {
+          target = await readlink(e.abs, { encoding: "buffer" });
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          warn(makeWarning(e.rel, code === "ENOENT" ? "vanished" : "replaced", `cannot read link: ${(err as Error).message}`));
+          continue;
+        }
+        addEntry("symlink", metaOf(e.stat), e, target);
+        stats.symlinks++;
+      } else if (e.kind === "device" || e.kind === "fifo") {
+        const meta = metaOf(e.stat);
+        if (e.kind === "device") meta.rdev = e.stat.rdev;
+        addEntry(e.kind, meta, e);
+        if (e.kind === "device") stats.devices++;
+        else stats.fifos++;
+      } else {
+        // regular file
+        const linkKey = e.stat.nlink > 1n ? `${e.stat.dev}:${e.stat.ino}` : undefined;
+        const first = linkKey === undefined ? undefined : links.get(linkKey);
+        if (first) {
+          addEntry("hardlink", metaOf(e.stat), e, first);
+          stats.hardlinks++;
+          continue;
+        }
+        const hint = item.hinted ? item.hint : payload && options.reusePayload ? await options.reusePayload(e.rel, e.stat) : undefined;
         let meta: EntryMeta;
-        if (hint) {
+        if (payload && hint) {
           meta = metaOf(e.stat);
           meta.size = Number(e.stat.size);
           meta.payloadOffset = await payload.reuse(hint.offset, PAYLOAD_HEADER_SIZE + meta.size);
           stats.filesReused++;
           stats.bytesReused += meta.size;
-        } else {
-          const opened = await openFile(e);
-          if (!opened) continue;
-          const { fh, st } = opened;
-          try {
-            meta = metaOf(st);
-            meta.size = Number(st.size);
-            meta.payloadOffset = payload.position();
-            await payload.write(encodePayloadHeader(meta.size));
-            for await (const piece of readContent(fh, meta.size, e.rel)) await payload.write(piece);
-            await checkAfterRead(fh, st, e.rel);
-          } finally {
-            await fh.close();
-          }
-        }
-        if (linkKey) meta.flags |= FLAG_HAS_LINKS;
-        addEntry("file", meta, e, undefined, meta.payloadOffset);
-        if (linkKey) links.set(linkKey, e.rel);
-        stats.files++;
-      } else {
-        const opened = await openFile(e);
-        if (!opened) continue;
-        const { fh, st } = opened;
-        try {
-          const meta = metaOf(st);
-          meta.size = Number(st.size);
           if (linkKey) meta.flags |= FLAG_HAS_LINKS;
-          const contentAt = out.position + PREFIX_SIZE + ENTRY_FIXED_SIZE + e.name.length;
-          addEntry("file", meta, e, undefined, contentAt);
-          for await (const piece of readContent(fh, meta.size, e.rel)) {
-            out.push(piece);
-            if (out.pending >= flushSize) {
-              stats.archiveBytes += out.pending;
-              yield out.take();
+          addEntry("file", meta, e, undefined, meta.payloadOffset);
+        } else {
+          const src = item.pre ? await item.pre : await openFile(e);
+          item.pre = undefined;
+          if (!src) continue;
+          try {
+            meta = metaOf(src.st);
+            meta.size = Number(src.st.size);
+            if (linkKey) meta.flags |= FLAG_HAS_LINKS;
+            if (payload) {
+              meta.payloadOffset = payload.position();
+              await payload.write(encodePayloadHeader(meta.size));
+              for await (const piece of src.pieces) await payload.write(piece);
+              addEntry("file", meta, e, undefined, meta.payloadOffset);
+            } else {
+              addEntry("file", meta, e, undefined, out.position + PREFIX_SIZE + ENTRY_FIXED_SIZE + e.name.length);
+              for await (const piece of src.pieces) {
+                out.push(piece);
+                if (out.pending >= flushSize) {
+                  stats.archiveBytes += out.pending;
+                  yield out.take();
+                }
+              }
             }
+            await src.done();
+          } catch (err) {
+            await src.close().catch(() => {});
+            throw err;
           }
-          await checkAfterRead(fh, st, e.rel);
-        } finally {
-          await fh.close();
         }
         if (linkKey) links.set(linkKey, e.rel);
         stats.files++;
       }
+      if (out.pending >= flushSize) {
+        stats.archiveBytes += out.pending;
+        yield out.take();
+      }
     }
-    if (out.pending >= flushSize) {
-      stats.archiveBytes += out.pending;
-      yield out.take();
+  } finally {
+    // stopped early or failed: close what the lookahead opened
+    for (const item of queue) {
+      const src = await item.pre?.catch(() => undefined);
+      await src?.close().catch(() => {});
     }
+    await walker.return(undefined);
   }
   stats.excluded += counters.excluded;
   if (out.pending > 0) {
