@@ -9,6 +9,12 @@
 // Touching: Node has no UTIME_OMIT, so a touch is lstat + lutimes(path, now, <the stat's mtime>):
 // atime moves to now, mtime is written back unchanged (to the microsecond Node's double carries),
 // and lutimes (utimensat with AT_SYMLINK_NOFOLLOW) never follows a link.
+// Times pass through a double of seconds and libuv truncates to nanoseconds, so `now` could land
+// a fraction of a microsecond *before* the millisecond it was taken in — and a GC whose cutoff is
+// that very millisecond would remove a chunk it just marked (the stress test caught this). Every
+// atime we write is therefore `now + 1 µs`. New chunk files get explicit times as well: the
+// kernel stamps new files with a coarse clock that may lag Date.now() by a jiffy, which would put
+// a fresh chunk's atime before the start of the backup that wrote it.
 
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
@@ -46,12 +52,17 @@ export function lstatOrUndefined(p: string): fs.Stats | undefined {
   }
 }
 
+/** An atime in seconds that never truncates below the millisecond `nowMs`. */
+export function atimeSeconds(nowMs: number): number {
+  return nowMs / 1000 + 1e-6;
+}
+
 /** Set atime to now, keep mtime; answers false if the file does not exist. */
 export function touchAtime(p: string, now = Date.now()): boolean {
   const st = lstatOrUndefined(p);
   if (!st) return false;
   try {
-    fs.lutimesSync(p, now / 1000, st.mtimeMs / 1000);
+    fs.lutimesSync(p, atimeSeconds(now), st.mtimeMs / 1000);
     return true;
   } catch (err) {
     if (errnoCode(err) === "ENOENT") return false;
@@ -182,6 +193,8 @@ export class ChunkStore {
     try {
       try {
         await fh.writeFile(blob);
+        const t = atimeSeconds(Date.now());
+        await fh.utimes(t, t);
         if (this.fsyncLevel === "file") await fh.sync();
       } finally {
         await fh.close();
