@@ -4,7 +4,7 @@
 // tasks aborted first, then sessions closed — unfinished backups removed — then the listener).
 
 import fastifyWebsocket from "@fastify/websocket";
-import { MAX_FRAME_SIZE, ProtocolError, toProtocolError } from "@cairn/protocol";
+import { DatastoreRoutes, MAX_FRAME_SIZE, ProtocolError, toProtocolError } from "@cairn/protocol";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { authenticate } from "./auth.js";
@@ -105,9 +105,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
 
   await app.register(fastifyWebsocket, { options: { maxPayload: MAX_FRAME_SIZE, perMessageDeflate: false } });
 
-  app.get("/api2/json/version", { schema: { response: { 200: { type: "object", properties: { data: { type: "object", additionalProperties: true } } } } } }, async () => ({
-    data: { version: VERSION, release: "1", repoid: "cairn" },
-  }));
+  app.route({ ...DatastoreRoutes.version, handler: async () => ({ data: { version: VERSION, release: "1", repoid: "cairn" } }) });
   registerAccessRoutes(app, ctx);
   registerTaskRoutes(app, ctx);
   registerDatastoreRoutes(app, ctx);
