@@ -1,0 +1,98 @@
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeTree, runCli, startTestServer, type TestServer } from "./helpers.js";
+
+describe("catalog, single-file restore, listings, prune and forget", () => {
+  let t: TestServer;
+  let src: string;
+  const times = [1_700_000_000, 1_700_003_600, 1_700_090_000, 1_700_180_000];
+  beforeAll(async () => {
+    t = await startTestServer();
+    src = path.join(t.dir, "src");
+    await makeTree(src, 5);
+    for (const [i, time] of times.entries()) {
+      const mode = i % 2 === 0 ? "legacy" : "metadata";
+      const r = await runCli(["backup", `root.cxar:${src}`, "--backup-id", "cat", "--backup-time", String(time), "--change-detection-mode", mode], t.env);
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toMatch(/total .* uploaded .* re-used/);
+    }
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("lists groups and snapshots as JSON and as tables", async () => {
+    const g = await runCli(["list", "--output-format", "json"], t.env);
+    const groups = JSON.parse(g.stdout);
+    expect(groups).toEqual([expect.objectContaining({ "backup-type": "host", "backup-id": "cat", "backup-count": 4 })]);
+    const s = await runCli(["snapshots", "host/cat", "--output-format", "json"], t.env);
+    expect(JSON.parse(s.stdout).map((x: { "backup-time": number }) => x["backup-time"])).toEqual(times);
+    const text = await runCli(["snapshots"], t.env);
+    expect(text.stdout).toContain("host/cat/2023-11-14T22:13:20Z");
+    expect(text.stdout.split("\n")[0]).toMatch(/^snapshot\s+size/);
+  });
+
+  it("lists a directory through the catalog (legacy and split snapshots)", async () => {
+    for (const snap of ["host/cat/2023-11-14T22:13:20Z", "host/cat/2023-11-14T23:13:20Z"]) {
+      const r = await runCli(["catalog", "ls", snap, "/sub", "--output-format", "json"], t.env);
+      expect(r.stderr).toBe("");
+      const l = JSON.parse(r.stdout);
+      expect(l.entries.map((e: { name: string }) => e.name)).toEqual(["deeper", "random.bin"]);
+      expect(l.entries[1]).toMatchObject({ type: "file", size: 3 << 20 });
+    }
+    const root = await runCli(["catalog", "ls", "host/cat"], t.env);
+    expect(root.stdout).toMatch(/hello\.txt/);
+    const missing = await runCli(["catalog", "ls", "host/cat", "/nope"], t.env);
+    expect(missing.stderr).toMatch(/^cairn: error: ERR_ARCHIVE_MISSING: /);
+  });
+
+  it("restores a single file and a subtree through the catalog", async () => {
+    for (const snap of ["host/cat/1700000000", "host/cat/1700003600"]) {
+      const dest = path.join(t.dir, `one-${snap.split("/")[2]}`);
+      const r = await runCli(["restore", snap, "root.cxar", dest, "--path", "/sub/deeper/f3.txt"], t.env);
+      expect(r.stderr).toBe("");
+      expect(await fs.promises.readFile(dest, "utf8")).toBe(await fs.promises.readFile(path.join(src, "sub/deeper/f3.txt"), "utf8"));
+      const sub = path.join(t.dir, `sub-${snap.split("/")[2]}`);
+      const r2 = await runCli(["restore", snap, "root.cxar", sub, "--path", "sub"], t.env);
+      expect(r2.stderr).toBe("");
+      expect((await fs.promises.readFile(path.join(sub, "random.bin"))).equals(await fs.promises.readFile(path.join(src, "sub/random.bin")))).toBe(true);
+    }
+  });
+
+  it("prunes (dry run first) and forgets", async () => {
+    const dry = await runCli(["prune", "host/cat", "--keep-last", "2", "--dry-run", "--output-format", "json"], t.env);
+    expect(dry.stderr).toBe("");
+    const plan = JSON.parse(dry.stdout) as Array<{ "backup-time": number; keep: boolean }>;
+    expect(plan.filter((e) => e.keep).map((e) => e["backup-time"]).sort()).toEqual(times.slice(2));
+    let s = JSON.parse((await runCli(["snapshots", "--output-format", "json"], t.env)).stdout);
+    expect(s).toHaveLength(4);
+
+    const real = await runCli(["prune", "host/cat", "--keep-last", "2"], t.env);
+    expect(real.stderr).toBe("");
+    expect(real.stdout).toMatch(/removed/);
+    s = JSON.parse((await runCli(["snapshots", "--output-format", "json"], t.env)).stdout);
+    expect(s.map((x: { "backup-time": number }) => x["backup-time"])).toEqual(times.slice(2));
+
+    const f = await runCli(["forget", "host/cat/2023-11-17T00:13:20Z"], t.env);
+    expect(f.stderr).toBe("");
+    s = JSON.parse((await runCli(["snapshots", "--output-format", "json"], t.env)).stdout);
+    expect(s.map((x: { "backup-time": number }) => x["backup-time"])).toEqual([times[2]]);
+    const noGroup = await runCli(["forget", "host/cat"], t.env);
+    expect(noGroup.stderr).toMatch(/^cairn: error: ERR_SNAPSHOT_SPEC: /);
+  });
+
+  it("runs gc, verify and status, and shows a task log", async () => {
+    const gc = await runCli(["gc", "--output-format", "json"], t.env);
+    expect(gc.stderr).toBe("");
+    const g = JSON.parse(gc.stdout);
+    expect(g.status.state).not.toBe("running");
+    const v = await runCli(["verify", "--output-format", "json"], t.env);
+    expect(v.stderr).toBe("");
+    const st = await runCli(["status", "--output-format", "json"], t.env);
+    expect(JSON.parse(st.stdout)).toHaveProperty("used");
+    const log = await runCli(["task", "log", g.upid], t.env);
+    expect(log.stderr).toBe("");
+    expect(log.stdout).toMatch(/state: /);
+  });
+});

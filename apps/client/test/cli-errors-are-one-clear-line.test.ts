@@ -1,0 +1,77 @@
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli, startTestServer, type TestServer } from "./helpers.js";
+
+const LINE = /^cairn: error: (ERR_[A-Z0-9_]+): [^\n]+\n$/;
+
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+describe("CLI errors", () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const expectError = (r: { code: number; stderr: string; stdout: string }, code: string, text?: RegExp) => {
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(LINE);
+    expect(LINE.exec(r.stderr)![1]).toBe(code);
+    if (text) expect(r.stderr).toMatch(text);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  };
+
+  it("a bad repository string", async () => {
+    expectError(await runCli(["snapshots", "--repository", "host:99999:store"], { CAIRN_PASSWORD: "x" }), "ERR_REPOSITORY", /not a port/);
+    expectError(await runCli(["list"], { CAIRN_REPOSITORY: "::1:store", CAIRN_PASSWORD: "x" }), "ERR_REPOSITORY", /brackets/);
+  });
+
+  it("no repository at all", async () => {
+    expectError(await runCli(["list"], { CAIRN_PASSWORD: "x" }), "ERR_REPOSITORY", /CAIRN_REPOSITORY/);
+  });
+
+  it("a missing secret", async () => {
+    expectError(await runCli(["list"], { ...t.env, CAIRN_PASSWORD: undefined }), "ERR_NO_SECRET", /CAIRN_PASSWORD/);
+  });
+
+  it("connection refused on a closed port", async () => {
+    const port = await closedPort();
+    const env = { ...t.env, CAIRN_REPOSITORY: `admin@pbs!t@127.0.0.1:${port}:store1` };
+    expectError(await runCli(["list"], env), "ERR_CONNECTION", /ECONNREFUSED/);
+    expectError(await runCli(["list"], { ...env, CAIRN_FINGERPRINT: undefined }), "ERR_CONNECTION", /ECONNREFUSED/);
+  });
+
+  it("a wrong fingerprint", async () => {
+    const wrong = "AB:".repeat(31) + "AB";
+    expectError(await runCli(["list"], { ...t.env, CAIRN_FINGERPRINT: wrong }), "ERR_FINGERPRINT", /does not match/);
+  });
+
+  it("an unknown fingerprint without a TTY shows the server's fingerprint", async () => {
+    const r = await runCli(["list"], { ...t.env, CAIRN_FINGERPRINT: undefined });
+    expectError(r, "ERR_FINGERPRINT_UNKNOWN");
+    expect(r.stderr).toContain(t.srv.fingerprint);
+  });
+
+  it("a wrong secret", async () => {
+    expectError(await runCli(["list"], { ...t.env, CAIRN_PASSWORD: "nope" }), "ERR_AUTH");
+  });
+
+  it("usage mistakes", async () => {
+    expectError(await runCli(["backup", "nocolon"], t.env), "ERR_USAGE", /NAME\.cxar:PATH/);
+    expectError(await runCli(["frobnicate"], t.env), "ERR_USAGE");
+    expectError(await runCli(["restore", "host/x/notatime", "root.cxar", "/tmp/x"], t.env), "ERR_SNAPSHOT_SPEC");
+    expectError(await runCli(["backup", "root.cxar:/definitely/not/here"], t.env), "ERR_SOURCE");
+  });
+
+  it("a snapshot that does not exist", async () => {
+    expectError(await runCli(["restore", "host/nothere", "root.cxar", `${t.dir}/x`], t.env), "ERR_NO_SNAPSHOT");
+  });
+});
