@@ -74,7 +74,7 @@ export function buildCli(): Command {
       const config = configOf(opts);
       const { default: pino } = await import("pino");
       const { startServer } = await import("./server.js");
-      const logger = pino({ level: opts.logLevel }, opts.logFile ? pino.destination({ dest: opts.logFile, mkdir: true, sync: false }) : pino.destination(1));
+      const logger = pino({ level: opts.logLevel }, opts.logFile ? pino.destination({ dest: opts.logFile, mkdir: true, sync: true }) : pino.destination(1));
       const srv = await startServer({ configDir: config.dir, listen: opts.listen, logger });
       if (srv.certificateCreated) process.stderr.write(`created a self-signed certificate in ${config.dir}/cert\n`);
       process.stderr.write(`cairn-server listening on ${srv.url}\nfingerprint: ${srv.fingerprint}\n`);
