@@ -23,6 +23,7 @@ import { SessionTransport } from "./session-transport.js";
 import type { WorkerPool } from "./worker-pool.js";
 
 const MANIFEST = "index.json.blob";
+const MAX_FIXED_ENTRIES = 1 << 22;
 
 interface IndexSlot {
   kind: "dynamic" | "fixed";
@@ -187,6 +188,12 @@ export class BackupSession {
       const params = p as BackupParams<"fixed_index">;
       slot.chunkSize = params["chunk-size"] ?? 4 * 1024 * 1024;
       slot.declaredSize = params.size;
+      // The writer keeps the digest table in memory: refuse tables a client could use to
+      // exhaust it (2^22 entries = 128 MiB of digests, 16 TiB at the default chunk size).
+      if (Math.ceil(params.size / slot.chunkSize) > MAX_FIXED_ENTRIES) {
+        this.#names.delete(name);
+        throw new ProtocolError("ERR_BAD_REQUEST", `${name}: ${params.size} bytes in ${slot.chunkSize}-byte chunks exceeds ${MAX_FIXED_ENTRIES} index entries`);
+      }
       slot.fixed = await FixedIndexWriter.create(path, { size: params.size, chunkSize: slot.chunkSize });
     }
     this.#indexes.set(wid, slot);

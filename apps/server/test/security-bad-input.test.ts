@@ -100,6 +100,8 @@ describe("bad input and security", () => {
       expect((await codeOf(w.createDynamicIndex(name))).status).toBe(400);
     }
     expect((await codeOf(w.createDynamicIndex("wrong.fidx"))).status).toBe(400);
+    // a fixed index whose digest table would not fit in memory
+    expect((await codeOf(w.createFixedIndex("huge.fidx", 2 ** 52, { chunkSize: 4096 }))).status).toBe(400);
     await w.abort();
     const q = await codeOf(t.client(bob).listSnapshots("store1", { "backup-id": "../x" }));
     expect(q.status).toBe(400);
