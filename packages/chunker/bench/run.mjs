@@ -4,7 +4,7 @@
 //   dedup  share of a mutated tree's bytes found in chunks of the original, per algorithm and avg
 //   image  the same for the corpus's disk image: fixed against content-defined chunking
 // Usage: node bench/run.mjs [scan] [hash] [dedup] [image]   (all by default)
-// Env: CAIRN_BENCH_MB (data size for scan/hash, default 256), CAIRN_BENCH_REAL (folder of real
+// Env: CAIRN_BENCH_MB (data size for scan/hash, default 256), CAIRN_BENCH_REPS (default 3), CAIRN_BENCH_REAL (folder of real
 // files, default /usr/lib/x86_64-linux-gnu), CAIRN_CORPUS / CAIRN_CORPUS_MUT (trees for dedup,
 // default /tmp/cairn-corpus/host and /tmp/cairn-corpus-mut/host, made with make-corpus.sh into a
 // temporary folder when absent), CAIRN_MAKE_CORPUS (path of make-corpus.sh).
@@ -28,7 +28,8 @@ const { ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_AVG, chunkStream, createScanner, 
 const MiB = 1 << 20;
 const SIZE = Number(process.env.CAIRN_BENCH_MB ?? 256) * MiB;
 const PIECE = MiB; // what a file reader hands the chunker
-const REPS = 3;
+const REPS = Number(process.env.CAIRN_BENCH_REPS ?? 3);
+const SCAN_REPS = REPS + 2; // scans are short; more tries find a quiet moment on a shared machine
 const REAL_DIR = process.env.CAIRN_BENCH_REAL ?? "/usr/lib/x86_64-linux-gnu";
 const MAKE_CORPUS = process.env.CAIRN_MAKE_CORPUS ?? "/work/shared/bench/make-corpus.sh";
 
@@ -106,9 +107,9 @@ async function chunkHashOnce(data, make, pieceSize = PIECE) {
 }
 
 /** Best of REPS runs (the machine is shared; the best run is the least disturbed). */
-async function best(fn) {
+async function best(fn, reps = REPS) {
   let top;
-  for (let i = 0; i < REPS; i++) {
+  for (let i = 0; i < reps; i++) {
     const r = await fn();
     if (!top || r.ms < top.ms) top = r;
   }
@@ -126,12 +127,12 @@ if (sections.has("scan") || sections.has("hash")) {
 }
 
 if (sections.has("scan")) {
-  console.log(`\nBoundary scan, avg ${mib(DEFAULT_AVG)} MiB, ${PIECE / MiB} MiB pieces, best of ${REPS}`);
+  console.log(`\nBoundary scan, avg ${mib(DEFAULT_AVG)} MiB, ${PIECE / MiB} MiB pieces, best of ${SCAN_REPS}`);
   console.log("data                                         algorithm    MB/s  chunks  mean MiB");
   results.scan = [];
   for (const { name, data } of datasets) {
     for (const algorithm of ALGORITHMS) {
-      const r = await best(() => scanOnce(data, algorithm, DEFAULT_AVG));
+      const r = await best(() => scanOnce(data, algorithm, DEFAULT_AVG), SCAN_REPS);
       const row = { data: name, algorithm, mbps: mbps(data.length, r.ms), chunks: r.chunks, bytes: data.length };
       results.scan.push(row);
       console.log(
