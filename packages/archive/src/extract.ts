@@ -4,13 +4,14 @@
 // way back up; hardlinks may only point at files this run extracted.
 
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { constants as fsc } from "node:fs";
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rename, rm, symlink, unlink } from "node:fs/promises";
 import { promisify } from "node:util";
 import { type ArchiveEvent, type ByteStream, decodeArchive } from "./decoder.js";
 import { ArchiveError } from "./errors.js";
 import { checkPayloadHeader, type EntryMeta, FLAG_HAS_LINKS, PAYLOAD_HEADER_SIZE, S_IFBLK, S_IFMT } from "./format.js";
-import { fsJoin, joinPath, type PathLike, pathKey } from "./internal/paths.js";
+import { absoluteFsPath, fsJoin, joinPath, type PathLike, pathKey } from "./internal/paths.js";
 import { type RandomAccessReader, readExactAt, readerStream } from "./random-access.js";
 import { defaultWarningHandler, makeWarning, type WarningHandler } from "./warnings.js";
 
@@ -70,9 +71,6 @@ export function nsToSeconds(ns: bigint): number {
   return (Number(us) + 0.5) / 1e6;
 }
 
-function toBuf(p: PathLike): Buffer {
-  return typeof p === "string" ? Buffer.from(p, "utf8") : p;
-}
 
 /** Linux dev_t split (glibc gnu_dev_major/minor). */
 export function devMajorMinor(rdev: bigint): [bigint, bigint] {
@@ -279,7 +277,7 @@ export class Extractor {
     let tmp: Buffer;
     let fh: Awaited<ReturnType<typeof open>>;
     for (;;) {
-      tmp = fsJoin(dir, Buffer.from(`.cxar-tmp-${process.pid}-${this.tmpCounter++}`));
+      tmp = fsJoin(dir, Buffer.from(`.cxar-tmp-${process.pid}-${this.tmpCounter++}-${randomBytes(4).toString("hex")}`));
       try {
         fh = await open(tmp, TMP_OPEN_FLAGS, 0o600);
         break;
@@ -381,7 +379,7 @@ async function writeAll(fh: Awaited<ReturnType<typeof open>>, b: Buffer, pos: nu
 
 /** Extracts a single-stream archive (.cxar) read from `source` into `target`. */
 export async function extractArchive(source: ByteStream, target: PathLike, opts: ExtractOptions = {}): Promise<ExtractStats> {
-  const t = toBuf(target);
+  const t = absoluteFsPath(target);
   await prepareTarget(t, opts.allowExisting ?? false);
   return new Extractor(t, opts).run(decodeArchive(source, { layout: "single" }));
 }
@@ -393,7 +391,7 @@ export async function extractSplitArchive(
   target: PathLike,
   opts: ExtractOptions = {},
 ): Promise<ExtractStats> {
-  const t = toBuf(target);
+  const t = absoluteFsPath(target);
   await prepareTarget(t, opts.allowExisting ?? false);
   return new Extractor(t, opts, payload).run(decodeArchive(metadata, { layout: "split" }));
 }

@@ -9,7 +9,7 @@ import { decodeArchive } from "./decoder.js";
 import { ArchiveError } from "./errors.js";
 import { decodeEntryBody, decodePrefix, PREFIX_SIZE, type ParsedEntry } from "./format.js";
 import { type ExtractOptions, Extractor, type ExtractStats, newExtractStats, prepareTarget } from "./extract.js";
-import { type PathLike, toPathBuffer } from "./internal/paths.js";
+import { absoluteFsPath, type PathLike, toPathBuffer } from "./internal/paths.js";
 import { type RandomAccessReader, readExactAt, readerStream } from "./random-access.js";
 import { defaultWarningHandler, makeWarning } from "./warnings.js";
 
@@ -69,7 +69,7 @@ export async function restoreFile(catalog: CatalogSource, archive: ArchiveReader
   const e = await cat.lookup(p);
   if (!e) throw new ArchiveError("ERR_ARCHIVE_NOT_FOUND", "no such entry in catalog", { path: p });
   if (e.kind === "dir") throw new ArchiveError("ERR_ARCHIVE_NOT_FOUND", "entry is a directory; use restoreSubtree", { path: p });
-  const dest = typeof target === "string" ? Buffer.from(target, "utf8") : target;
+  const dest = absoluteFsPath(target);
   if (!opts.allowExisting && (await lstat(dest).catch(() => undefined)))
     throw new ArchiveError("ERR_ARCHIVE_TARGET", "restore target already exists", { path: dest });
   const stats = opts.stats ?? newExtractStats();
@@ -89,7 +89,7 @@ export async function restoreSubtree(catalog: CatalogSource, archive: ArchiveRea
   const e = await cat.lookup(p);
   if (!e) throw new ArchiveError("ERR_ARCHIVE_NOT_FOUND", "no such entry in catalog", { path: p });
   if (e.kind !== "dir") return restoreFile(cat, archive, p, target, opts);
-  const dest = typeof target === "string" ? Buffer.from(target, "utf8") : target;
+  const dest = absoluteFsPath(target);
   await prepareTarget(dest, opts.allowExisting ?? false);
   const warn = opts.onWarning ?? defaultWarningHandler;
   const meta = metadataReader(archive);

@@ -1,5 +1,5 @@
 import { link, mkdir, readFile, readlink, stat, symlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type ArchiveWarning,
@@ -86,6 +86,9 @@ describe("catalog: listing and restoring by path", () => {
     expect(await readlink(join(work, "l"))).toBe("../etc/hosts");
     await restoreFile(single.catalog, reader, "var/hosts-hard", join(work, "h"));
     expect(await readFile(join(work, "h"), "utf8")).toBe("127.0.0.1 localhost\n");
+    // a relative target is resolved against the cwd
+    await restoreFile(single.catalog, reader, "etc/hosts", relative(process.cwd(), join(work, "rel")));
+    expect(await readFile(join(work, "rel"), "utf8")).toBe("127.0.0.1 localhost\n");
     await expect(restoreFile(single.catalog, reader, "etc/hosts", join(work, "h"))).rejects.toMatchObject({ code: "ERR_ARCHIVE_TARGET" });
     await expect(restoreFile(single.catalog, reader, "etc/none", join(work, "n"))).rejects.toMatchObject({ code: "ERR_ARCHIVE_NOT_FOUND" });
   });

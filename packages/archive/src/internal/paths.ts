@@ -69,3 +69,12 @@ export function fsJoin(root: Buffer, rel: Buffer): Buffer {
   if (root.length > 0 && root[root.length - 1] === SLASH) return Buffer.concat([root, rel]);
   return Buffer.concat([root, Buffer.of(SLASH), rel]);
 }
+
+/** Filesystem path as absolute bytes (relative ones resolved against the cwd), without a trailing "/". */
+export function absoluteFsPath(p: PathLike): Buffer {
+  let b = typeof p === "string" ? Buffer.from(p, "utf8") : p;
+  if (b[0] !== SLASH) b = Buffer.concat([Buffer.from(process.cwd(), "utf8"), Buffer.of(SLASH), b]);
+  let end = b.length;
+  while (end > 1 && b[end - 1] === SLASH) end--;
+  return b.subarray(0, end);
+}
