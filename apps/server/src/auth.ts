@@ -3,7 +3,10 @@
 // token secrets sha256-hashed with a salt (they are 32 random bytes); tickets are
 // `CAIRN:<userid>:<hex time>::<base64url HMAC-SHA256>` and live two hours.
 
-import { createHash, createHmac, randomBytes, scryptSync, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, scrypt, scryptSync, timingSafeEqual } from "node:crypto";
+import { promisify } from "node:util";
+
+const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number) => Promise<Buffer>;
 import { ProtocolError } from "@cairn/protocol";
 import { type ConfigDir, FILES, type PasswordHash, type TokenEntry } from "./config.js";
 
@@ -46,9 +49,10 @@ export function hashPassword(password: string): PasswordHash {
   return { algo: "scrypt", salt: salt.toString("hex"), hash: scryptSync(password, salt, 32).toString("hex") };
 }
 
-export function checkPassword(password: string, h: PasswordHash): boolean {
+/** Async (libuv thread pool), so that password attempts never stall the event loop. */
+export async function checkPassword(password: string, h: PasswordHash): Promise<boolean> {
   const want = Buffer.from(h.hash, "hex");
-  const got = scryptSync(password, Buffer.from(h.salt, "hex"), want.length);
+  const got = await scryptAsync(password, Buffer.from(h.salt, "hex"), want.length);
   return timingSafeEqual(got, want);
 }
 
@@ -82,10 +86,10 @@ export function createToken(config: ConfigDir, tokenId: string, comment?: string
   return secret;
 }
 
-export function issueTicket(config: ConfigDir, userid: string, password: string): { ticket: string; expires: number } {
+export async function issueTicket(config: ConfigDir, userid: string, password: string): Promise<{ ticket: string; expires: number }> {
   const f = config.userFile();
   const u = f.users[userid];
-  if (!u?.enable || !u.password || !checkPassword(password, u.password)) {
+  if (!u?.enable || !u.password || !(await checkPassword(password, u.password))) {
     throw new ProtocolError("ERR_AUTH", "authentication failed: wrong user name or password");
   }
   const now = Math.floor(Date.now() / 1000);

@@ -15,7 +15,7 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ServerContext): 
     config: { public: true },
     handler: async (req) => {
       const body = req.body as { username: string; password: string };
-      const t = issueTicket(config, body.username, body.password);
+      const t = await issueTicket(config, body.username, body.password);
       return { data: { username: body.username, ticket: t.ticket, expires: t.expires } };
     },
   });
