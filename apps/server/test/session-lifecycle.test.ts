@@ -146,4 +146,26 @@ describe("session lifecycle", () => {
     expect((await api.datastoreUsage())[0].store).toBe("store1");
     expect((await api.version()).version).toBeTruthy();
   });
+
+  it("snapshots in use by a reader or as a running backup's base cannot be forgotten (409)", async () => {
+    const api = t.client(t.admin);
+    const c = makeChunk(1500);
+    const w = await BackupWriter.start(opts("inuse"));
+    const h = await w.createDynamicIndex("a.didx");
+    await h.addChunk(c.digest, 1500, c.blob);
+    await h.close();
+    await w.finish();
+    const sel = { "backup-type": "host" as const, "backup-id": "inuse", "backup-time": 1_700_000_000 };
+    const r = await BackupReader.open(opts("inuse"));
+    await expect(api.forgetSnapshot("store1", sel)).rejects.toMatchObject({ status: 409 });
+    await r.close();
+    const w2 = await BackupWriter.start(opts("inuse", 1_700_000_100));
+    expect(await w2.previousBackupTime()).toBe(1_700_000_000);
+    await expect(api.forgetSnapshot("store1", sel)).rejects.toMatchObject({ status: 409 });
+    await w2.abort();
+    await until(() => !fs.existsSync(path.join(t.storePath, "host", "inuse", "2023-11-14T22:15:00Z")));
+    // once nothing uses it, forget works
+    await new Promise((res) => setTimeout(res, 100));
+    await api.forgetSnapshot("store1", sel);
+  });
 });
