@@ -5,6 +5,7 @@
 
 import { BUZHASH_TABLE } from "./internal/buzhash-table.js";
 import type { ResolvedChunkerOptions } from "./params.js";
+import { badStart } from "./errors.js";
 import type { BoundaryScanner } from "./scanner.js";
 import type { HashState } from "./internal/hash-state.js";
 import { bytesToAlignment, LITTLE_ENDIAN } from "./internal/words.js";
@@ -54,6 +55,7 @@ export class BuzhashScanner implements BoundaryScanner {
 
   scan(bytes: Uint8Array, start = 0): number {
     const n = bytes.length;
+    if (!Number.isInteger(start) || start < 0 || start > n) throw badStart(start, n);
     let pos = start;
     let len = this.length;
 

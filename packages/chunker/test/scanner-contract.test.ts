@@ -76,6 +76,14 @@ describe.each(algorithms)("%s scanner", (algorithm) => {
     }
   });
 
+  it("rejects a start outside the bytes with ERR_CHUNKER_INPUT", () => {
+    const scanner = createScanner({ algorithm, avg: AVG });
+    for (const start of [-1, 11, 0.5]) {
+      expect(() => scanner.scan(new Uint8Array(10), start)).toThrow(expect.objectContaining({ code: "ERR_CHUNKER_INPUT" }));
+    }
+    expect(scanner.scan(new Uint8Array(10), 10)).toBe(-1);
+  });
+
   it("after reset() starts a new stream as a fresh scanner would", () => {
     const a = xorshiftBytes(1, 300_000);
     const b = xorshiftBytes(2, 2 << 20);
