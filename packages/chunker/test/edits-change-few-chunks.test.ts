@@ -43,7 +43,7 @@ describe.each(algorithms)("%s: a small edit in the middle changes at most 3 chun
       fc.asyncProperty(edit, async (e) => {
         expect(await changedChunks(original, applyEdit(data, e), algorithm)).toBeLessThanOrEqual(3);
       }),
-      { numRuns: 4 },
+      { numRuns: 5 },
     );
   });
 
