@@ -4,7 +4,7 @@
 
 import type { BigIntStats } from "node:fs";
 import { constants as fsc } from "node:fs";
-import { lstat, open, readdir } from "node:fs/promises";
+import { lstat, open, readdir, stat } from "node:fs/promises";
 import { DirMatcher, EXCLUDE_FILE_NAME, type ExcludeRules, rulesFromOption } from "./exclude.js";
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from "./format.js";
 import { fsJoin, joinPath } from "./internal/paths.js";
@@ -73,7 +73,8 @@ function errCode(e: unknown): string | undefined {
 export async function* walk(root: string | Buffer, opts: WalkOptions = {}): AsyncGenerator<WalkEvent> {
   const warn = opts.onWarning ?? (() => {});
   const rootAbs = typeof root === "string" ? Buffer.from(root, "utf8") : root;
-  const rootStat = await lstat(rootAbs, { bigint: true });
+  // the root itself may be given through a symlink; nothing below it is followed
+  const rootStat = await stat(rootAbs, { bigint: true });
   if (!rootStat.isDirectory()) throw new TypeError(`archive root is not a directory: ${rootAbs.toString()}`);
   const excludeFile = opts.excludeFileName === undefined ? Buffer.from(EXCLUDE_FILE_NAME) : opts.excludeFileName === null ? null : Buffer.from(opts.excludeFileName);
   const rootEntry: WalkEntry = { kind: "dir", abs: rootAbs, rel: Buffer.alloc(0), name: Buffer.alloc(0), stat: rootStat, mountPoint: false };
