@@ -16,7 +16,8 @@ export interface PayloadSink {
    * Makes the range [prevOffset, prevOffset + length) of the previous payload stream (a PAYLOAD
    * header and its content) part of the new payload stream and returns the new offset of its
    * first byte. The sink may place unrelated bytes before or after it; `position()` must then
-   * report the new end.
+   * report the new end. The offset may also point into bytes injected for an earlier call, and
+   * injection may be deferred, as long as the offset ends up holding exactly the range's bytes.
    */
   reuse(prevOffset: number, length: number): number | Promise<number>;
 }
