@@ -32,20 +32,27 @@ async function encodeSplit(root: string, prev?: { meta: Buffer; payload: Buffer 
   return { meta, payload: payload.buffer(), stats };
 }
 
-/** Like the client will: injects whole "chunks" (64 KiB aligned) around the re-used range. */
-function chunkInjectingSink(out: (b: Buffer) => void, prevPayload?: Buffer): PayloadSink {
+/**
+ * Like the client will: injects whole "chunks" (64 KiB aligned) around the re-used range. With
+ * `coalesce`, a range lying inside the last injected chunks is pointed at instead of injected again.
+ */
+function chunkInjectingSink(out: (b: Buffer) => void, prevPayload?: Buffer, coalesce = false): PayloadSink {
   let pos = 0;
   const CH = 64 * 1024;
+  let last: { prevStart: number; prevEnd: number; newStart: number } | undefined;
   return {
     position: () => pos,
     write(b) {
       out(b);
       pos += b.length;
+      last = undefined;
     },
     reuse(prevOffset, length) {
+      if (coalesce && last && prevOffset >= last.prevStart && prevOffset + length <= last.prevEnd) return last.newStart + (prevOffset - last.prevStart);
       const start = Math.floor(prevOffset / CH) * CH;
       const end = Math.min(prevPayload!.length, Math.ceil((prevOffset + length) / CH) * CH);
       const at = pos + (prevOffset - start);
+      last = { prevStart: start, prevEnd: end, newStart: pos };
       out(prevPayload!.subarray(start, end));
       pos += end - start;
       return at;
@@ -109,6 +116,12 @@ describe("split layout with change detection", () => {
     const out = join(work, "out");
     await extractSplitArchive([b.meta], bufferReader(b.payload), out);
     expect(diffSnapshots(await snapshot(src), await snapshot(out))).toEqual([]);
+    // coalescing neighbours that share injected chunks gives a smaller stream, same tree
+    const coalesced = await encodeSplit(src, a, (o, p) => chunkInjectingSink(o, p, true));
+    expect(coalesced.payload.length).toBeLessThan(b.payload.length);
+    const outC = join(work, "outC");
+    await extractSplitArchive([coalesced.meta], bufferReader(coalesced.payload), outC);
+    expect(diffSnapshots(await snapshot(src), await snapshot(outC))).toEqual([]);
     // and a next run can re-use from that sparse-ish payload stream
     const c = await encodeSplit(src, b, chunkInjectingSink);
     const out2 = join(work, "out2");
