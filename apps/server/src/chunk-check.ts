@@ -16,7 +16,9 @@ export interface ChunkCheckRequest {
 export type ChunkCheckResult = { ok: true; encrypted: boolean } | { ok: false; code: string; message: string };
 
 export function checkChunk(req: ChunkCheckRequest): ChunkCheckResult {
-  const { blob, digest, size, encodedSize } = req;
+  const { digest, size, encodedSize } = req;
+  // A Buffer view (no copy): after a worker transfer the bytes arrive as a plain Uint8Array.
+  const blob = Buffer.isBuffer(req.blob) ? req.blob : Buffer.from(req.blob.buffer, req.blob.byteOffset, req.blob.length);
   if (size > MAX_CHUNK_SIZE || blob.length > MAX_CHUNK_ENCODED_SIZE) {
     return { ok: false, code: "ERR_CHUNK_TOO_LARGE", message: `chunk ${digest} too large: ${size} plain / ${blob.length} encoded bytes (limit ${MAX_CHUNK_SIZE})` };
   }

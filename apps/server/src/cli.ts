@@ -70,12 +70,17 @@ export function buildCli(): Command {
     .option("--listen <host:port>", "address to listen on", DEFAULT_LISTEN)
     .option("--log-file <file>", "write JSON logs to this file instead of stdout")
     .option("--log-level <level>", "pino log level", "info")
-    .action(async (opts: { config?: string; listen: string; logFile?: string; logLevel: string }) => {
+    .option("--workers <n>", "chunk verification threads (default: available parallelism)")
+    .action(async (opts: { config?: string; listen: string; logFile?: string; logLevel: string; workers?: string }) => {
+      const workers = opts.workers === undefined ? undefined : Number(opts.workers);
+      if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 256)) {
+        throw new ProtocolError("ERR_BAD_REQUEST", `--workers expects a number from 1 to 256, got "${opts.workers}"`);
+      }
       const config = configOf(opts);
       const { default: pino } = await import("pino");
       const { startServer } = await import("./server.js");
       const logger = pino({ level: opts.logLevel }, opts.logFile ? pino.destination({ dest: opts.logFile, mkdir: true, sync: true }) : pino.destination(1));
-      const srv = await startServer({ configDir: config.dir, listen: opts.listen, logger });
+      const srv = await startServer({ configDir: config.dir, listen: opts.listen, logger, workers });
       if (srv.certificateCreated) process.stderr.write(`created a self-signed certificate in ${config.dir}/cert\n`);
       process.stderr.write(`cairn-server listening on ${srv.url}\nfingerprint: ${srv.fingerprint}\n`);
       logger.info({ url: srv.url, fingerprint: srv.fingerprint }, "listening");
