@@ -90,4 +90,21 @@ describe("datastore create/open and layout", () => {
     expect(store.listSnapshots(g)).toEqual([]);
     await expect(store.setProtected(snap, true)).rejects.toMatchObject({ code: "ERR_NOT_FOUND" });
   });
+
+  it("forgetGroup removes every snapshot and the group, refusing while a backup runs", async () => {
+    const { store, cleanup } = await tmpStore();
+    cleanups.push(cleanup);
+    const { backup, chunks } = await import("./helpers/util.js");
+    store.createNamespace("n");
+    await backup(store, { ns: "n", time: 1000 }, chunks(1));
+    await backup(store, { ns: "n", time: 2000 }, chunks(1));
+    const g = { ns: "n", type: "host" as const, id: "h1" };
+    expect(store.listGroups("n")).toMatchObject([{ ns: "n", type: "host", id: "h1", snapshotCount: 2, lastBackup: 2000 }]);
+    const w = await store.openBackup({ ...g, time: 3000, owner: "root@pam" });
+    await expect(store.forgetGroup(g)).rejects.toMatchObject({ code: "ERR_LOCKED" });
+    await w.abort();
+    await store.forgetGroup(g);
+    expect(store.listGroups("n")).toEqual([]);
+    await expect(store.forgetGroup(g)).rejects.toMatchObject({ code: "ERR_NOT_FOUND" });
+  });
 });
