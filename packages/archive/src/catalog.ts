@@ -14,7 +14,7 @@ import {
   readSafeU64,
   TYPE_OF_KIND,
 } from "./format.js";
-import { checkedComponents, joinPath, type PathLike, toPathBuffer } from "./internal/paths.js";
+import { checkedComponents, checkName, joinPath, type PathLike, toPathBuffer } from "./internal/paths.js";
 import { bufferReader, type RandomAccessReader, readExactAt } from "./random-access.js";
 import type { ByteSink } from "./sinks.js";
 
@@ -176,6 +176,9 @@ export class Catalog {
       if (!kind || nameLen === 0 || nameLen > NAME_MAX || o + CAT_ENTRY_FIXED_SIZE + nameLen > len)
         throw new ArchiveError("ERR_ARCHIVE_CORRUPT", "bad catalog entry", where);
       const name = Buffer.from(b.subarray(o + CAT_ENTRY_FIXED_SIZE, o + CAT_ENTRY_FIXED_SIZE + nameLen));
+      checkName(name, { path: joinPath(dirPath, name), offset: offset + o });
+      const prev = out[out.length - 1];
+      if (prev && Buffer.compare(prev.name, name) >= 0) throw new ArchiveError("ERR_ARCHIVE_CORRUPT", "catalog table not sorted", where);
       out.push({
         kind,
         flags: b[o + CAT_OFF_FLAGS],
@@ -186,6 +189,10 @@ export class Catalog {
         entryOffset: readSafeU64(b, o + CAT_OFF_ENTRY, "entry offset", where),
         ref: readSafeU64(b, o + CAT_OFF_REF, "ref", where),
       });
+      // tables are written children first: a sub-table lies before its parent's (no cycles)
+      const e = out[out.length - 1];
+      if (kind === "dir" && (e.ref < HEADER_SIZE || e.ref >= offset))
+        throw new ArchiveError("ERR_ARCHIVE_CORRUPT", "catalog sub-table offset out of order", { offset: offset + o, path: e.path });
       o += CAT_ENTRY_FIXED_SIZE + nameLen;
     }
     return out;

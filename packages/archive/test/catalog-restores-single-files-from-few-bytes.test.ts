@@ -1,7 +1,9 @@
 import { link, mkdir, readFile, readlink, stat, symlink, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import fc from "fast-check";
 import {
+  ArchiveError,
   type ArchiveWarning,
   bufferReader,
   collectSink,
@@ -113,5 +115,24 @@ describe("catalog: listing and restoring by path", () => {
     const etc = join(work, "sub-etc");
     await restoreSubtree(split.catalog, { metadata: bufferReader(split.meta), payload: bufferReader(split.payload) }, "etc/ssh", etc);
     expect(await readFile(join(etc, "sshd_config"), "utf8")).toBe("PermitRootLogin no\n");
+  });
+
+  it("any mutation of the catalog gives a typed error or a walk that terminates", async () => {
+    const small = single.catalog.subarray(0, single.catalog.length);
+    await fc.assert(
+      fc.asyncProperty(fc.nat(small.length - 1), fc.integer({ min: 1, max: 255 }), async (at, xor) => {
+        const m = Buffer.from(small);
+        m[at] ^= xor;
+        try {
+          const cat = await openCatalog(m);
+          let n = 0;
+          for await (const _ of cat.walk()) n++;
+          expect(n).toBeLessThanOrEqual(m.length);
+        } catch (e) {
+          expect(e).toBeInstanceOf(ArchiveError);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
