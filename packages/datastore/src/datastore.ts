@@ -72,6 +72,8 @@ export interface CleanupResult {
   removedTempChunks: number;
   removedTempFiles: number;
   removedUnfinished: SnapshotRef[];
+  /** Snapshot lock files under `.locks/` whose snapshot no longer exists and nobody holds. */
+  removedStaleLocks: number;
 }
 
 export interface GroupInfo {
@@ -542,7 +544,7 @@ export class DataStore {
    */
   async cleanup(opts: CleanupOptions = {}): Promise<CleanupResult> {
     const limit = Date.now() - (opts.graceSeconds ?? 3600) * 1000;
-    const result: CleanupResult = { removedTempChunks: 0, removedTempFiles: 0, removedUnfinished: [] };
+    const result: CleanupResult = { removedTempChunks: 0, removedTempFiles: 0, removedUnfinished: [], removedStaleLocks: 0 };
     const oldEnough = (p: string) => {
       try {
         return fs.lstatSync(p).mtimeMs <= limit;
@@ -608,7 +610,36 @@ export class DataStore {
         lock.release({ unlink: removed });
       }
     }
+    result.removedStaleLocks = this.removeStaleSnapshotLocks();
     return result;
+  }
+
+  /** Snapshot lock files of vanished snapshots (e.g. left by readers), if nobody holds them. */
+  private removeStaleSnapshotLocks(): number {
+    let removed = 0;
+    const walk = (lockNsDir: string, dataNsDir: string) => {
+      for (const type of BACKUP_TYPES) {
+        for (const g of readdirOrEmpty(path.join(lockNsDir, type))) {
+          if (!g.isDirectory()) continue;
+          for (const f of readdirOrEmpty(path.join(lockNsDir, type, g.name))) {
+            if (!f.isFile() || !isBackupTimeName(f.name)) continue;
+            if (existsSync(path.join(dataNsDir, type, g.name, f.name))) continue;
+            const p = path.join(lockNsDir, type, g.name, f.name);
+            const lock = FileLock.tryAcquire(p, { mode: "exclusive", operation: "cleanup", resource: p, createParent: false });
+            if (!lock) continue;
+            if (!existsSync(path.join(dataNsDir, type, g.name, f.name))) {
+              lock.release({ unlink: true });
+              removed++;
+            } else lock.release();
+          }
+        }
+      }
+      for (const c of readdirOrEmpty(path.join(lockNsDir, "ns"))) {
+        if (c.isDirectory()) walk(path.join(lockNsDir, "ns", c.name), path.join(dataNsDir, "ns", c.name));
+      }
+    };
+    walk(this.layout.locksDir, this.root);
+    return removed;
   }
 
   /** @internal touch a chunk (keeping mtime) — used by BackupWriter for known chunks. */

@@ -43,6 +43,7 @@ describe("start-up cleanup", () => {
     expect(r.removedTempChunks).toBe(1);
     expect(r.removedTempFiles).toBe(1);
     expect(r.removedUnfinished).toEqual([{ ns: "", type: "vm", id: "1", time: T }]);
+    expect(r.removedStaleLocks).toBe(0);
     expect(fs.existsSync(oldTmp)).toBe(false);
     expect(fs.existsSync(youngTmp)).toBe(true);
     expect(fs.existsSync(crashed)).toBe(false);
@@ -50,7 +51,13 @@ describe("start-up cleanup", () => {
     child.send("finish");
     expect(await child.next()).toMatchObject({ ok: true });
 
+    // a reader's lock file for a snapshot that does not exist (any more)
+    const ghost = { type: "host" as const, id: "h1", time: T + 99 };
+    (await store.lockSnapshot(ghost)).release();
+    expect(fs.existsSync(store.layout.snapshotLockPath(ghost))).toBe(true);
     const reopened = await DataStore.open(store.root, { cleanup: { graceSeconds: 0 } });
+    expect(fs.existsSync(store.layout.snapshotLockPath(ghost))).toBe(false);
+    expect(fs.existsSync(store.layout.snapshotLockPath({ type: "host", id: "h1", time: T }))).toBe(true);
     expect(fs.existsSync(youngTmp)).toBe(false);
     expect((await reopened.verify()).ok).toBe(true);
   });
