@@ -24,6 +24,9 @@ import { DatastoreError, errnoCode } from "./errors.js";
 import { CHUNK_FOLDER_COUNT, Layout, TMP_CHUNK_MARKER, chunkFolderName } from "./layout.js";
 import { validateDigest } from "./names.js";
 
+/** Chunks up to this size are written synchronously when no fsync is asked for. */
+export const SYNC_WRITE_LIMIT = 1024 * 1024;
+
 /** none: rename only; file: fsync each new chunk file and its folder before reporting success. */
 export type FsyncLevel = "none" | "file";
 
@@ -164,7 +167,8 @@ export class ChunkStore {
         }
       }
     }
-    await this.writeNew(p, blob);
+    if (this.fsyncLevel === "none" && blob.length <= SYNC_WRITE_LIMIT) this.writeNewSync(p, blob);
+    else await this.writeNew(p, blob);
     return { existed: false, size: blob.length, replaced: st !== undefined };
   }
 
@@ -176,6 +180,36 @@ export class ChunkStore {
       return headerOf(head.subarray(0, n), `stored chunk ${p}`).encrypted;
     } finally {
       fs.closeSync(fd);
+    }
+  }
+
+  /**
+   * Small chunks without fsync are written with synchronous calls: to the page cache that takes
+   * tens of microseconds, ~4× faster than five thread-pool round trips (bench/run.mjs).
+   */
+  private writeNewSync(p: string, blob: Uint8Array): void {
+    const tmp = `${p}${TMP_CHUNK_MARKER}${randomBytes(6).toString("hex")}`;
+    let fd: number;
+    try {
+      fd = fs.openSync(tmp, "wx", 0o644);
+    } catch (err) {
+      if (errnoCode(err) !== "ENOENT") throw err;
+      fs.mkdirSync(path.dirname(p), { recursive: true });
+      fd = fs.openSync(tmp, "wx", 0o644);
+    }
+    try {
+      try {
+        let off = 0;
+        while (off < blob.length) off += fs.writeSync(fd, blob, off, blob.length - off);
+        const t = atimeSeconds(Date.now());
+        fs.futimesSync(fd, t, t);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(tmp, p);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw err;
     }
   }
 
@@ -192,7 +226,8 @@ export class ChunkStore {
     }
     try {
       try {
-        await fh.writeFile(blob);
+        let off = 0;
+        while (off < blob.length) off += (await fh.write(blob, off, blob.length - off, off)).bytesWritten;
         const t = atimeSeconds(Date.now());
         await fh.utimes(t, t);
         if (this.fsyncLevel === "file") await fh.sync();

@@ -93,6 +93,14 @@ describe("chunk insertion follows the spec", () => {
     expect(tmpFiles(path.dirname(store.layout.chunkPath(c.digest)))).toEqual([]);
   });
 
+  it("chunks above the synchronous-write limit take the asynchronous path", async () => {
+    const { store } = await setup();
+    const c = randomChunk(1536 * 1024);
+    expect(await store.insertChunk(c.digest, c.blob)).toMatchObject({ existed: false, size: c.blob.length });
+    expect(await store.readChunk(c.digest)).toEqual(c.blob);
+    expect(tmpFiles(path.dirname(store.layout.chunkPath(c.digest)))).toEqual([]);
+  });
+
   it("with fsync level 'file' chunks are written the same way", async () => {
     const { dir } = await setup();
     const { DataStore } = await import("../src/index.js");
