@@ -71,7 +71,6 @@ export class ChunkPool {
       worker.on("exit", (code) => {
         if (code !== 0) this.#fail(new ClientError("ERR_INTERNAL", `chunk worker exited with code ${code}`));
       });
-      worker.unref();
       return slot;
     });
   }

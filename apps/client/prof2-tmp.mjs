@@ -1,0 +1,18 @@
+import fs from "node:fs"; import os from "node:os"; import path from "node:path";
+import { ConfigDir, createDatastore, createToken, createUser, setAcl, startServer } from "@cairn/server";
+import { backup, openConnection, restore } from "./dist/index.js";
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "prof-"));
+const config = new ConfigDir(path.join(dir, "config")); config.ensure();
+await createDatastore(config, "s", path.join(dir, "store"), { lazyChunkFolders: true });
+createUser(config, "a@pbs"); const secret = createToken(config, "a@pbs!t");
+for (const id of ["a@pbs", "a@pbs!t"]) setAcl(config, { path: "/", role: "Admin", authId: id });
+const srv = await startServer({ configDir: config.dir, listen: "127.0.0.1:0", workers: 2, lazyChunkFolders: true });
+process.env.CAIRN_PASSWORD = secret;
+const connection = await openConnection({ repository: `a@pbs!t@127.0.0.1:${srv.port}:s`, fingerprint: srv.fingerprint });
+let t = Date.now();
+const s = await backup({ connection, sources: [{ name: "d.cxar", path: process.argv[2], kind: "tree" }], backupId: "x", changeDetectionMode: process.argv[3] ?? "legacy" });
+console.log("backup", Date.now() - t, s.totalBytes, s.uploadedBytes);
+t = Date.now();
+await restore({ connection, snapshot: { type: "host", id: "x" }, archive: "d.cxar", target: path.join(dir, "r") });
+console.log("restore", Date.now() - t);
+await srv.close(); fs.rmSync(dir, { recursive: true, force: true });

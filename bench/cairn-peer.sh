@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# cairn-peer.sh — cairn's wrapper for /work/shared/bench/peers-run.sh (CAIRN_CMD=bench/cairn-peer.sh).
+#   init REPO          start a cairn server on loopback (config + datastore under REPO, pid file,
+#                      waits until it answers), create a token, store the client env in REPO/env
+#   backup REPO STEP   back up ./host as host.cxar and ./disk.img as disk.img (metadata change detection)
+#   restore REPO DEST  restore the latest snapshot into DEST/host and DEST/disk.img
+#   done REPO          stop the server
+# Runs inside the folder holding host/ and disk.img. Needs a built tree (pnpm build).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+server=(node "$root/apps/server/dist/cli.js")
+client=(node "$root/apps/client/dist/cli.js")
+cmd=${1:?usage: cairn-peer.sh init|backup|restore|done REPO [ARG]}
+repo=${2:?usage: cairn-peer.sh $cmd REPO}
+case $cmd in
+init)
+  rm -rf "$repo"; mkdir -p "$repo"
+  cfg=$repo/config
+  "${server[@]}" datastore create bench "$repo/datastore" --config "$cfg" >/dev/null
+  "${server[@]}" user create bench@pbs --config "$cfg" >/dev/null
+  secret=$("${server[@]}" token create 'bench@pbs!peer' --config "$cfg" --output-format json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).value))')
+  for id in bench@pbs 'bench@pbs!peer'; do "${server[@]}" acl set /datastore/bench DatastoreAdmin "$id" --config "$cfg" >/dev/null; done
+  port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  nohup "${server[@]}" start --config "$cfg" --listen "127.0.0.1:$port" --log-file "$repo/server.log" --log-level warn >"$repo/server.out" 2>&1 &
+  echo $! >"$repo/server.pid"
+  for _ in $(seq 1 100); do
+    if fp=$("${server[@]}" cert fingerprint --config "$cfg" 2>/dev/null) && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  fp=$("${server[@]}" cert fingerprint --config "$cfg")
+  cat >"$repo/env" <<ENV
+export CAIRN_REPOSITORY='bench@pbs!peer@127.0.0.1:$port:bench'
+export CAIRN_PASSWORD='$secret'
+export CAIRN_FINGERPRINT='$fp'
+ENV
+  ;;
+backup)
+  # shellcheck disable=SC1091
+  source "$repo/env"
+  "${client[@]}" backup host.cxar:host disk.img:disk.img --backup-id bench --change-detection-mode metadata
+  ;;
+restore)
+  dest=${3:?usage: cairn-peer.sh restore REPO DEST}
+  # shellcheck disable=SC1091
+  source "$repo/env"
+  "${client[@]}" restore host/bench host.cxar "$dest/host"
+  "${client[@]}" restore host/bench disk.img "$dest/disk.img"
+  ;;
+done)
+  if [[ -f $repo/server.pid ]]; then
+    pid=$(cat "$repo/server.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$repo/server.pid"
+  fi
+  ;;
+*) echo "cairn-peer.sh: unknown command $cmd" >&2; exit 2 ;;
+esac
