@@ -18,7 +18,7 @@ const NORMALIZATION = 2;
 
 /**
  * The normal size, where the easy mask takes over: avg - min = 3/4 * avg. With the classic
- * choice (avg itself) the skipped minimum pushes the mean to about 1.14 * avg; at 3/4 * avg it is
+ * choice (avg itself) the skipped minimum pushes the mean to about 1.1 * avg; at 3/4 * avg it is
  * about 0.94 * avg, next to Buzhash's 0.92 * avg, so both algorithms give about the same number
  * of chunks for the same recorded avg and their dedup figures compare like for like.
  */
