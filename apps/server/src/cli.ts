@@ -4,6 +4,7 @@
 // human line or table, or JSON with --output-format json; user mistakes print one line on
 // stderr and exit 1, never a stack trace.
 
+import fs from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { ProtocolError, ROLES } from "@cairn/protocol";
 import { setAcl } from "./acl.js";
@@ -27,6 +28,15 @@ function configOf(opts: { config?: string }): ConfigDir {
 
 const fmtOption = () => new Option("--output-format <fmt>", "text or json").choices(["text", "json"]).default("text");
 const configOption = () => new Option("--config <dir>", "config folder").env("CAIRN_CONFIG");
+
+/** A pid file may outlive its daemon and the pid be reused: only a node cairn process counts. */
+function looksLikeCairn(pid: number): boolean {
+  try {
+    return /cairn|cli\.js/.test(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+  } catch {
+    return true;
+  }
+}
 
 async function readPassword(prompt: string): Promise<string> {
   if (process.env.CAIRN_PASSWORD) return process.env.CAIRN_PASSWORD;
@@ -65,13 +75,14 @@ export function buildCli(): Command {
 
   program
     .command("start")
-    .description(`run the daemon (default listen ${DEFAULT_LISTEN})`)
+    .description(`run the daemon (default listen ${DEFAULT_LISTEN}); SIGHUP or "cairn-server reload" restarts it without interrupting backups`)
     .addOption(configOption())
     .option("--listen <host:port>", "address to listen on", DEFAULT_LISTEN)
     .option("--log-file <file>", "write JSON logs to this file instead of stdout")
     .option("--log-level <level>", "pino log level", "info")
     .option("--workers <n>", "chunk verification threads (default: available parallelism)")
-    .action(async (opts: { config?: string; listen: string; logFile?: string; logLevel: string; workers?: string }) => {
+    .option("--pid-file <file>", "pid file (default: CONFIG/cairn-server.pid)")
+    .action(async (opts: { config?: string; listen: string; logFile?: string; logLevel: string; workers?: string; pidFile?: string }) => {
       const workers = opts.workers === undefined ? undefined : Number(opts.workers);
       if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 256)) {
         throw new ProtocolError("ERR_BAD_REQUEST", `--workers expects a number from 1 to 256, got "${opts.workers}"`);
@@ -79,26 +90,83 @@ export function buildCli(): Command {
       const config = configOf(opts);
       const { default: pino } = await import("pino");
       const { startServer } = await import("./server.js");
-      const logger = pino({ level: opts.logLevel }, opts.logFile ? pino.destination({ dest: opts.logFile, mkdir: true, sync: true }) : pino.destination(1));
-      const srv = await startServer({ configDir: config.dir, listen: opts.listen, logger, workers });
-      if (srv.certificateCreated) process.stderr.write(`created a self-signed certificate in ${config.dir}/cert\n`);
-      process.stderr.write(`cairn-server listening on ${srv.url}\nfingerprint: ${srv.fingerprint}\n`);
-      logger.info({ url: srv.url, fingerprint: srv.fingerprint }, "listening");
+      const { HANDOVER_ENV, announceReady, currentGeneration, handOver, receiveListener } = await import("./reload.js");
+      const { defaultPidFile, isAlive, readPidFile, removePidFileIfOwn, writePidFile } = await import("./pid-file.js");
+      const pidFile = opts.pidFile ?? defaultPidFile(config.dir);
+      const generation = currentGeneration();
+      const handover = process.env[HANDOVER_ENV] === "1";
+      // Our own children (next reload) get the variable set afresh by reload.ts.
+      delete process.env[HANDOVER_ENV];
+      if (!handover) {
+        const other = readPidFile(pidFile);
+        if (other !== undefined && other !== process.pid && isAlive(other) && looksLikeCairn(other)) {
+          throw new ProtocolError("ERR_LOCKED", `cairn-server is already running with this config (pid ${other}, pid file ${pidFile}); use "cairn-server reload"`);
+        }
+      }
+      const logger = pino(
+        { level: opts.logLevel, base: { pid: process.pid, generation } },
+        opts.logFile ? pino.destination({ dest: opts.logFile, mkdir: true, sync: true }) : pino.destination(1),
+      );
+      const listenHandle = handover ? await receiveListener() : undefined;
+      const srv = await startServer({ configDir: config.dir, listen: opts.listen, logger, workers, listenHandle, generation });
+      writePidFile(pidFile);
+      if (handover) announceReady();
+      // A successor's stderr is the log file (or the old process's stdout): the JSON line says it.
+      if (!handover) {
+        if (srv.certificateCreated) process.stderr.write(`created a self-signed certificate in ${config.dir}/cert\n`);
+        process.stderr.write(`cairn-server listening on ${srv.url}\nfingerprint: ${srv.fingerprint}\npid: ${process.pid} (generation ${generation}, pid file ${pidFile})\n`);
+      }
+      logger.info({ url: srv.url, fingerprint: srv.fingerprint, handover }, "listening");
       let stopping = false;
       const stop = (sig: string) => {
         if (stopping) return;
         stopping = true;
         logger.info({ signal: sig }, "shutting down");
         srv.close().then(
-          () => process.exit(0),
+          () => {
+            removePidFileIfOwn(pidFile);
+            process.exit(0);
+          },
           (err) => {
             logger.error({ err }, "shutdown failed");
             process.exit(1);
           },
         );
       };
+      const reload = () => {
+        if (stopping) return;
+        stopping = true;
+        handOver(srv, { logger, logFile: opts.logFile }).then(
+          (done) => {
+            if (done) process.exit(0);
+            stopping = false;
+          },
+          (err) => {
+            logger.error({ err }, "reload failed while draining");
+            process.exit(1);
+          },
+        );
+      };
       process.on("SIGTERM", () => stop("SIGTERM"));
       process.on("SIGINT", () => stop("SIGINT"));
+      process.on("SIGHUP", reload);
+    });
+
+  program
+    .command("reload")
+    .description("restart the running daemon without interrupting backups: a new process takes over the listener, the old one finishes its sessions")
+    .addOption(configOption())
+    .option("--pid-file <file>", "pid file (default: CONFIG/cairn-server.pid)")
+    .option("--timeout <seconds>", "how long to wait for the new generation", "60")
+    .addOption(fmtOption())
+    .action(async (opts: { config?: string; pidFile?: string; timeout: string; outputFormat: Fmt }) => {
+      const config = configOf(opts);
+      const { defaultPidFile } = await import("./pid-file.js");
+      const { requestReload } = await import("./reload.js");
+      const timeout = Number(opts.timeout);
+      if (!(timeout > 0 && timeout <= 3600)) throw new ProtocolError("ERR_BAD_REQUEST", `--timeout expects seconds from 1 to 3600, got "${opts.timeout}"`);
+      const r = await requestReload(opts.pidFile ?? defaultPidFile(config.dir), timeout * 1000);
+      out(opts.outputFormat, { "old-pid": r.oldPid, "new-pid": r.newPid }, `reloaded: pid ${r.oldPid} hands over to pid ${r.newPid} (the old one exits when its sessions end)`);
     });
 
   const cert = program.command("cert").description("the server certificate");

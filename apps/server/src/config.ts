@@ -11,6 +11,15 @@ import { ProtocolError, type Role } from "@cairn/protocol";
 export interface DatastoreEntry {
   path: string;
   comment?: string;
+  /**
+   * GC safety window replacing the 24 h relatime margin (seconds). Only for tests or file systems
+   * known to honour explicit atime updates; absent = the datastore's safe default.
+   */
+  gcAtimeSafetySeconds?: number;
+  /** Extra GC margin below the cutoff (seconds); absent = 300. */
+  gcGraceSeconds?: number;
+  /** Start-up cleanup removes temp chunk files older than this (seconds); absent = 3600. */
+  cleanupGraceSeconds?: number;
 }
 
 export interface PasswordHash {

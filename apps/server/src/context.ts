@@ -18,6 +18,8 @@ export interface ServerContext {
   /** Open sessions, closed (and backups aborted) on shutdown. */
   sessions: Set<{ shutdown(): Promise<void> }>;
   shuttingDown: boolean;
+  /** A reload is handing the listener to a new process: no new GC here (its lock would block it). */
+  handingOver: boolean;
 }
 
 declare module "fastify" {

@@ -2,7 +2,10 @@
 // and ticket authentication on every route but the ticket route, the REST routes, the two
 // session upgrade routes, the verification worker pool and graceful shutdown (GC and other
 // tasks aborted first, then sessions closed — unfinished backups removed — then the listener).
+// For a graceful restart (reload.ts) it can also start on a listener handed over by its
+// predecessor, and hand its own over: stop accepting, let running sessions finish, then exit.
 
+import type net from "node:net";
 import fastifyWebsocket from "@fastify/websocket";
 import { DatastoreRoutes, MAX_FRAME_SIZE, ProtocolError, toProtocolError } from "@cairn/protocol";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
@@ -32,6 +35,10 @@ export interface StartServerOptions {
   workers?: number;
   /** Datastores created through the API get lazily made chunk folders (tests). */
   lazyChunkFolders?: boolean;
+  /** A listening socket handed over by the previous generation (reload); replaces `listen`'s bind. */
+  listenHandle?: net.Server;
+  /** Restart generation (1 = first start), reported in logs and the x-cairn-generation header. */
+  generation?: number;
 }
 
 export interface RunningServer {
@@ -44,6 +51,17 @@ export interface RunningServer {
   /** True when this start made the certificate. */
   certificateCreated: boolean;
   app: FastifyInstance;
+  /** Process id and restart generation serving this instance (also sent as x-cairn-pid). */
+  pid: number;
+  generation: number;
+  /** Reload, step 1: abort a running GC (its exclusive lock would block the successor's backups). */
+  prepareHandover(): Promise<void>;
+  /** Reload, step 2: stop accepting connections; running sessions and requests go on. */
+  stopAccepting(): void;
+  /** Resolves when every connection has closed and every task (sessions, verify) has ended. */
+  drained(): Promise<void>;
+  /** Reload failed: take GC requests again. */
+  cancelHandover(): void;
   close(): Promise<void>;
 }
 
@@ -77,7 +95,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     log: app.log,
     sessions: new Set(),
     shuttingDown: false,
+    handingOver: false,
   };
+  const generation = opts.generation ?? 1;
+  let draining = false;
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     let pe: ProtocolError;
@@ -103,6 +124,16 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     req.caller = authenticate(config, req.headers);
   });
 
+  // Which process answered: during a reload two generations serve at once, and tests and
+  // operators need to tell them apart.
+  app.addHook("onSend", async (_req, reply) => {
+    reply.header("x-cairn-pid", String(process.pid));
+    reply.header("x-cairn-generation", String(generation));
+    // The old generation answers requests already on its connections, then lets keep-alive
+    // clients reconnect — to the new generation, which now owns the listener.
+    if (draining) reply.header("connection", "close");
+  });
+
   await app.register(fastifyWebsocket, { options: { maxPayload: MAX_FRAME_SIZE, perMessageDeflate: false } });
 
   app.route({ ...DatastoreRoutes.version, handler: async () => ({ data: { version: VERSION, release: "1", repoid: "cairn" } }) });
@@ -110,22 +141,59 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   registerTaskRoutes(app, ctx);
   registerDatastoreRoutes(app, ctx);
   registerSessionRoutes(app, ctx);
+  app.websocketServer.on("headers", (headers: string[]) => {
+    headers.push(`x-cairn-pid: ${process.pid}`, `x-cairn-generation: ${generation}`);
+  });
 
-  await app.listen({ host, port });
+  if (opts.listenHandle) {
+    // net.Server.listen takes the raw TCP handle; the predecessor keeps its copy until we are ready.
+    const handle = (opts.listenHandle as unknown as { _handle: unknown })._handle;
+    if (!handle) throw new ProtocolError("ERR_INTERNAL", "the listener handed over by the previous generation is closed");
+    await app.listen({ handle, host } as unknown as { host: string });
+  } else {
+    await app.listen({ host, port });
+  }
+  // Start-up cleanup (leftovers of a crash: unfinished snapshots nobody holds, temp chunks) runs
+  // now rather than on first use; requests for a store wait for its opening anyway.
+  for (const name of ctx.stores.names()) {
+    ctx.stores.get(name).catch((err) => app.log.warn({ err, store: name }, "cannot open datastore"));
+  }
   const addr = app.server.address();
   const actualPort = typeof addr === "object" && addr ? addr.port : port;
   const urlHost = host.includes(":") ? `[${host}]` : host;
 
   let closing: Promise<void> | undefined;
+  let listenerClosed: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       ctx.shuttingDown = true;
       await ctx.tasks.stopAll();
       await Promise.allSettled([...ctx.sessions].map((s) => s.shutdown()));
-      await app.close();
+      // After a handover the listener is closed already; fastify would then fail its own close.
+      if (listenerClosed) await listenerClosed;
+      else await app.close();
       await ctx.pool.close();
     })();
     return closing;
+  };
+
+  const prepareHandover = async () => {
+    ctx.handingOver = true;
+    await ctx.tasks.stopAll({ type: "garbage_collection" });
+  };
+
+  const stopAccepting = () => {
+    if (listenerClosed) return;
+    draining = true;
+    // Node's close() also drops idle keep-alive connections; busy ones end after their answer
+    // (Connection: close above), upgraded session sockets when their session ends.
+    listenerClosed = new Promise<void>((resolve) => app.server.close(() => resolve()));
+  };
+
+  const drained = async () => {
+    stopAccepting();
+    await listenerClosed;
+    while (ctx.tasks.list({ running: true, limit: 1 }).length > 0) await new Promise((r) => setTimeout(r, 200));
   };
 
   return {
@@ -135,6 +203,14 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     fingerprint: tls.fingerprint,
     certificateCreated: tls.created,
     app,
+    pid: process.pid,
+    generation,
+    prepareHandover,
+    stopAccepting,
+    drained,
+    cancelHandover: () => {
+      ctx.handingOver = false;
+    },
     close,
   };
 }

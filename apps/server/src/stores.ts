@@ -36,6 +36,11 @@ export async function createDatastore(config: ConfigDir, name: string, dir: stri
   return entry;
 }
 
+/** Config values are hand-edited JSON: anything but a finite number ≥ 0 is ignored. */
+export function nonNegative(v: unknown): number | undefined {
+  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined;
+}
+
 export class StoreRegistry {
   readonly #config: ConfigDir;
   readonly #open = new Map<string, Promise<DataStore>>();
@@ -61,7 +66,7 @@ export class StoreRegistry {
     let p = this.#open.get(name);
     if (!p) {
       // Removes leftovers of a crash (temp chunks, unfinished snapshots nobody holds a lock on).
-      p = DataStore.open(e.path, { cleanup: true });
+      p = DataStore.open(e.path, { cleanup: e.cleanupGraceSeconds === undefined ? true : { graceSeconds: nonNegative(e.cleanupGraceSeconds) } });
       p.catch(() => this.#open.delete(name));
       this.#open.set(name, p);
     }

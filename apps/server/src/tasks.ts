@@ -99,9 +99,9 @@ export class TaskManager {
     this.get(upid).controller.abort(new ProtocolError("ERR_ABORTED", "task stopped"));
   }
 
-  /** Aborts every running task and waits for them to end (shutdown). */
-  async stopAll(): Promise<void> {
-    const running = [...this.#tasks.values()].filter((t) => t.status.state === "running");
+  /** Aborts every running task (of one type, if given) and waits for them to end (shutdown, reload). */
+  async stopAll(filter: { type?: string } = {}): Promise<void> {
+    const running = [...this.#tasks.values()].filter((t) => t.status.state === "running" && (filter.type === undefined || t.status.type === filter.type));
     for (const t of running) t.controller.abort(new ProtocolError("ERR_SHUTDOWN", "server shutting down"));
     await Promise.allSettled(running.map((t) => t.done));
   }

@@ -17,6 +17,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { datastorePath, hasPriv, isOwner, type Priv, privileges, requirePriv } from "../acl.js";
 import type { Caller } from "../auth.js";
 import { type ServerContext, callerOf } from "../context.js";
+import { nonNegative } from "../stores.js";
 
 type Sel = { ns?: string; "backup-type": "vm" | "ct" | "host"; "backup-id": string; "backup-time": number };
 type GroupSel = Omit<Sel, "backup-time">;
@@ -252,8 +253,12 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
     handler: async (req) => {
       const { ds, caller, storeName } = await access(req, undefined, "Datastore.Modify");
       requirePriv(config, caller, datastorePath(storeName), "Datastore.Modify");
+      if (ctx.handingOver) throw new ProtocolError("ERR_SHUTDOWN", "the server is restarting; start garbage collection again in a moment");
       const upid = tasks.start("garbage_collection", storeName, caller.authId, async (t) => {
+        const entry = stores.entry(storeName);
         const s = await ds.garbageCollection({
+          atimeSafetySeconds: nonNegative(entry.gcAtimeSafetySeconds),
+          graceSeconds: nonNegative(entry.gcGraceSeconds),
           signal: t.signal,
           upid: t.upid,
           onProgress: (p) => t.progress(p.phase === "mark" ? p.percent / 200 : 0.5 + p.percent / 200),
