@@ -51,6 +51,12 @@ export class BackupSession {
   readonly #pool: WorkerPool;
   readonly #task: TaskContext;
   readonly #known = new Map<string, number>();
+  /**
+   * Known only from a base index, not yet seen on disk in this session. Such a chunk may have
+   * been renamed to .bad by verify or lost since: it is checked (and touched, for GC) when first
+   * appended, and a missing one is unknown — the client must upload it again.
+   */
+  readonly #unconfirmed = new Set<string>();
   readonly #indexes = new Map<number, IndexSlot>();
   readonly #files = new Map<string, FileRecord>();
   readonly #names = new Set<string>();
@@ -166,7 +172,9 @@ export class BackupSession {
       const idx = name.endsWith(".didx") ? DynamicIndexReader.fromBuffer(data) : FixedIndexReader.fromBuffer(data);
       for (let i = 0; i < idx.chunkCount; i++) {
         const c = idx.chunkInfo(i);
-        this.#known.set(c.digest.toString("hex"), c.end - c.start);
+        const hex = c.digest.toString("hex");
+        if (!this.#known.has(hex)) this.#unconfirmed.add(hex);
+        this.#known.set(hex, c.end - c.start);
       }
       this.#task.log(`previous ${name}: ${idx.chunkCount} known chunks`);
     }
@@ -223,6 +231,7 @@ export class BackupSession {
     this.#open();
     const r = await this.#writer.insertChunk(p.digest, blob);
     this.#known.set(p.digest, p.size);
+    this.#unconfirmed.delete(p.digest);
     this.stats.chunks++;
     this.stats.chunkBytes += blob.length;
     if (r.existed) this.stats.existed++;
@@ -240,6 +249,14 @@ export class BackupSession {
       const size = this.#known.get(d);
       if (size === undefined) {
         throw new ProtocolError("ERR_CHUNK_UNKNOWN", `${slot.name}: chunk ${d} is unknown to this session (upload it first)`);
+      }
+      if (this.#unconfirmed.has(d)) {
+        if (!this.#writer.touchKnownChunk(d)) {
+          this.#known.delete(d);
+          this.#unconfirmed.delete(d);
+          throw new ProtocolError("ERR_CHUNK_UNKNOWN", `${slot.name}: chunk ${d} of the previous snapshot is no longer in the datastore (missing or marked bad by verify): upload it`);
+        }
+        this.#unconfirmed.delete(d);
       }
       const offset = offsets[i];
       const digest = Buffer.from(d, "hex");

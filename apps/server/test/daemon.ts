@@ -127,6 +127,10 @@ export function track(pid: number): void {
   started.add(pid);
 }
 
+export function trackedPids(): number[] {
+  return [...started];
+}
+
 /** Kills every daemon this helper started or was told about, and the one in the pid file. */
 export async function killAll(d?: DaemonSetup): Promise<void> {
   if (d) {

@@ -59,6 +59,8 @@ export const ERROR_STATUS = {
   ERR_FINGERPRINT: 495,
   ERR_CONNECTION: 502,
   ERR_SHUTDOWN: 503,
+  // The datastore's file system is full (ENOSPC/EDQUOT): 507 Insufficient Storage.
+  ERR_NO_SPACE: 507,
   ERR_INTERNAL: 500,
 } as const satisfies Record<string, number>;
 
@@ -106,6 +108,8 @@ export function toProtocolError(err: unknown): ProtocolError {
   const code = (err as { code?: unknown } | null)?.code;
   const message = err instanceof Error ? err.message : String(err);
   if (isErrorCode(code)) return new ProtocolError(code, message, { cause: err });
+  // A full disk is the operator's to fix, not a bug: give the client a code it can act on.
+  if (code === "ENOSPC" || code === "EDQUOT") return new ProtocolError("ERR_NO_SPACE", `no space left on the datastore: ${message}`, { cause: err });
   return new ProtocolError("ERR_INTERNAL", message, { cause: err });
 }
 

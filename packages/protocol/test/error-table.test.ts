@@ -20,6 +20,15 @@ describe("error table", () => {
     expect(toProtocolError(new Error("boom")).code).toBe("ERR_INTERNAL");
   });
 
+  it("maps a full disk (ENOSPC, EDQUOT) to ERR_NO_SPACE 507, which survives the wire", () => {
+    for (const errno of ["ENOSPC", "EDQUOT"]) {
+      const e = toProtocolError(Object.assign(new Error(`${errno}: no space left on device, write`), { code: errno }));
+      expect(e.code).toBe("ERR_NO_SPACE");
+      expect(e.status).toBe(507);
+      expect(errorFromBody(507, JSON.parse(JSON.stringify(e.toBody()))).code).toBe("ERR_NO_SPACE");
+    }
+  });
+
   it("round-trips through an error body", () => {
     const e = new ProtocolError("ERR_NOT_OWNER", "not yours");
     const back = errorFromBody(403, JSON.parse(JSON.stringify(e.toBody())));
