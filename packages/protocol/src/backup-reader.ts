@@ -92,15 +92,18 @@ export class BackupReader {
     const n = index.chunkCount;
     const window: Promise<Buffer>[] = [];
     let next = 0;
-    while (next < n && window.length < this.#maxInFlight) window.push(this.#decodedChunk(Buffer.from(index.chunkInfo(next++).digest)));
-    try {
-      while (window.length > 0) {
-        const data = await window.shift()!;
-        if (next < n) window.push(this.#decodedChunk(Buffer.from(index.chunkInfo(next++).digest)));
-        yield data;
-      }
-    } finally {
-      for (const p of window) p.catch(() => {});
+    // Prefetched chunks may fail while an earlier one is awaited: mark them handled at once, or
+    // Node reports an unhandled rejection (and ends the process) before we reach them.
+    const fetch = () => {
+      const p = this.#decodedChunk(Buffer.from(index.chunkInfo(next++).digest));
+      p.catch(() => {});
+      window.push(p);
+    };
+    while (next < n && window.length < this.#maxInFlight) fetch();
+    while (window.length > 0) {
+      const data = await window.shift()!;
+      if (next < n) fetch();
+      yield data;
     }
   }
 

@@ -1,0 +1,99 @@
+// A chunk corrupted on disk: verify renames it to `.0.bad` and fails the snapshot, a restore
+// fails naming the chunk, and the next backup of the same data uploads it again (a snapshot that
+// failed verify is never a base; a base chunk missing on disk is unknown to the session), after
+// which verify passes and the data reads back.
+
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { BackupWriter, type CairnClient } from "@cairn/protocol";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { restoreHash } from "./chaos/store-checks.js";
+import { waitFor } from "./daemon.js";
+import { type TestChunk, type TestServer, makeChunk, startTestServer } from "./helpers.js";
+
+describe("a corrupt chunk is marked bad and uploaded again", () => {
+  let t: TestServer;
+  let api: CairnClient;
+  const chunks = [makeChunk(40_000, 11), makeChunk(40_000, 12), makeChunk(40_000, 13), makeChunk(12_345, 14)];
+  const hex = (c: TestChunk) => c.digest.toString("hex");
+  const chunkFile = (c: TestChunk) => path.join(t.storePath, ".chunks", hex(c).slice(0, 4), hex(c));
+  const conn = () => ({ ...t.conn, auth: t.admin });
+  const expected = () => createHash("sha256").update(Buffer.concat(chunks.map((c) => c.data))).digest("hex");
+
+  async function backup(id: string, time: number, usePrevious: boolean) {
+    const w = await BackupWriter.start({ ...conn(), store: "store1", backupType: "host", backupId: id, backupTime: time });
+    try {
+      if (usePrevious && (await w.previousBackupTime()) !== null) await w.downloadPrevious("data.didx");
+      const idx = await w.createDynamicIndex("data.didx");
+      for (const c of chunks) await idx.addChunk(c.digest, c.data.length, c.blob);
+      await idx.close();
+      await w.finish();
+      return w.stats;
+    } catch (err) {
+      await w.abort().catch(() => {});
+      throw err;
+    }
+  }
+
+  async function verify(id: string) {
+    const upid = await api.verify("store1", { "backup-type": "host", "backup-id": id });
+    const st = await api.waitTask(upid);
+    return { st, log: (await api.taskLog(upid)).map((l) => l.t).join("\n") };
+  }
+
+  beforeAll(async () => {
+    t = await startTestServer();
+    api = t.client(t.admin);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it("verify marks it, restore names it, the next backup re-uploads it, verify passes", async () => {
+    await backup("web", 1_700_000_000, true);
+    const victim = chunks[1];
+    const raw = fs.readFileSync(chunkFile(victim));
+    raw[raw.length - 100] ^= 0xff;
+    fs.writeFileSync(chunkFile(victim), raw);
+
+    const v1 = await verify("web");
+    expect(v1.st.state).toBe("error");
+    expect(v1.log).toContain(`corrupt chunk ${hex(victim)}`);
+    expect(fs.existsSync(chunkFile(victim))).toBe(false);
+    expect(fs.existsSync(`${chunkFile(victim)}.0.bad`)).toBe(true);
+    const snaps = await api.listSnapshots("store1", { "backup-id": "web" });
+    expect(snaps[0].verification?.state).toBe("failed");
+
+    await expect(restoreHash(conn(), "web", 1_700_000_000)).rejects.toThrow(hex(victim));
+
+    // The failed snapshot is no base: everything is uploaded, the lost chunk is stored again.
+    const stats = await backup("web", 1_700_000_100, true);
+    expect(stats.uploadedChunks).toBe(chunks.length);
+    expect(fs.existsSync(chunkFile(victim))).toBe(true);
+    const v2 = await api.verify("store1", { "backup-type": "host", "backup-id": "web", "backup-time": 1_700_000_100 });
+    expect((await api.waitTask(v2)).exitstatus).toBe("OK");
+    expect(await restoreHash(conn(), "web", 1_700_000_100)).toBe(expected());
+  });
+
+  it("a base chunk missing on disk is unknown to the session, so the backup cannot reference it", async () => {
+    await backup("db", 1_700_000_000, true);
+    const victim = chunks[2];
+    // Lost without verify noticing (the base is still "ok"): rename it as verify would.
+    fs.renameSync(chunkFile(victim), `${chunkFile(victim)}.0.bad`);
+    const err = await backup("db", 1_700_000_100, true).then(
+      () => undefined,
+      (e: { code?: string; message: string }) => e,
+    );
+    expect(err?.code).toBe("ERR_CHUNK_UNKNOWN");
+    expect(err?.message).toContain(hex(victim));
+    // The aborted session's snapshot folder goes when the server sees the connection close.
+    await waitFor("aborted snapshot to be removed", async () => ((await api.listSnapshots("store1", { "backup-id": "db" })).length === 1 ? true : undefined), 10_000);
+
+    // A client that uploads what it has (no known-chunk list) succeeds and heals the store.
+    const stats = await backup("db", 1_700_000_200, false);
+    expect(stats.uploadedChunks).toBe(chunks.length);
+    expect(fs.existsSync(chunkFile(victim))).toBe(true);
+    expect(await restoreHash(conn(), "db", 1_700_000_200)).toBe(expected());
+  });
+});
