@@ -16,7 +16,9 @@ case $cmd in
 init)
   rm -rf "$repo"; mkdir -p "$repo"
   cfg=$repo/config
-  "${server[@]}" datastore create bench "$repo/datastore" --config "$cfg" >/dev/null
+  # Chunk folders are made on first use: the 65536 empty folders PBS pre-creates would add
+  # 256 MiB of directory blocks to `du -sb` without holding any data.
+  "${server[@]}" datastore create bench "$repo/datastore" --lazy-chunk-folders --config "$cfg" >/dev/null
   "${server[@]}" user create bench@pbs --config "$cfg" >/dev/null
   secret=$("${server[@]}" token create 'bench@pbs!peer' --config "$cfg" --output-format json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).value))')
   for id in bench@pbs 'bench@pbs!peer'; do "${server[@]}" acl set /datastore/bench DatastoreAdmin "$id" --config "$cfg" >/dev/null; done

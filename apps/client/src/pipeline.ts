@@ -6,9 +6,10 @@
 
 import os from "node:os";
 import { Worker } from "node:worker_threads";
+import { CryptConfig, chunkDigest, encodeBlob } from "@cairn/format";
 import { ClientError } from "./errors.js";
 import type { InjectedChunk } from "./payload-sink.js";
-import type { DecodeRequest, EncodedChunk, EncodeRequest, KnownMessage, WorkerAnswer } from "./workers/chunk-worker.js";
+import type { DecodeRequest, EncodedChunk, EncodeFileRequest, EncodeRequest, KnownMessage, WorkerAnswer } from "./workers/chunk-worker.js";
 
 export interface ChunkResult {
   digest: string;
@@ -42,9 +43,18 @@ function remoteError(a: { code: string; message: string }): Error {
   return e;
 }
 
+/** Streams up to this size are encoded on the main thread when no worker is running yet. */
+const INLINE_MAX = 6 << 20;
+
 export class ChunkPool {
   readonly size: number;
-  readonly #slots: Slot[];
+  readonly #slots: Slot[] = [];
+  readonly #key: Uint8Array | undefined;
+  /** Known digests collected before the workers exist. */
+  #known: string[] = [];
+  #closing = false;
+  readonly #mainKnown = new Set<string>();
+  #crypt: CryptConfig | undefined;
   readonly #pending = new Map<number, Pending>();
   readonly #batchBytes: number;
   readonly #depth: number;
@@ -55,9 +65,15 @@ export class ChunkPool {
     this.size = Math.max(1, opts.workers ?? os.availableParallelism());
     this.#batchBytes = opts.batchBytes ?? 4 << 20;
     this.#depth = opts.depth ?? 2;
+    this.#key = opts.key ? Uint8Array.from(opts.key) : undefined;
+  }
+
+  /** Workers start on first use: a backup that re-uses everything never pays for them. */
+  #workers(): Slot[] {
+    if (this.#slots.length > 0) return this.#slots;
     const url = new URL("./workers/chunk-worker.js", import.meta.url);
-    this.#slots = Array.from({ length: this.size }, () => {
-      const worker = new Worker(url, { workerData: { key: opts.key ? Uint8Array.from(opts.key) : undefined } });
+    for (let i = 0; i < this.size; i++) {
+      const worker = new Worker(url, { workerData: { key: this.#key } });
       const slot: Slot = { worker, busy: 0 };
       worker.on("message", (a: WorkerAnswer) => {
         const p = this.#pending.get(a.id);
@@ -69,10 +85,16 @@ export class ChunkPool {
       });
       worker.on("error", (err) => this.#fail(err));
       worker.on("exit", (code) => {
-        if (code !== 0) this.#fail(new ClientError("ERR_INTERNAL", `chunk worker exited with code ${code}`));
+        if (code !== 0 && !this.#closing) this.#fail(new ClientError("ERR_INTERNAL", `chunk worker exited with code ${code}`));
       });
-      return slot;
-    });
+      this.#slots.push(slot);
+    }
+    if (this.#known.length > 0) {
+      const msg: KnownMessage = { type: "known", digests: this.#known };
+      for (const s of this.#slots) s.worker.postMessage(msg);
+      this.#known = [];
+    }
+    return this.#slots;
   }
 
   #fail(err: Error): void {
@@ -83,9 +105,9 @@ export class ChunkPool {
     }
   }
 
-  #send(msg: Omit<EncodeRequest, "id"> | Omit<DecodeRequest, "id">, transfer: ArrayBuffer[]): Promise<WorkerAnswer> {
+  #send(msg: Omit<EncodeRequest, "id"> | Omit<EncodeFileRequest, "id"> | Omit<DecodeRequest, "id">, transfer: ArrayBuffer[]): Promise<WorkerAnswer> {
     if (this.#failed) return Promise.reject(this.#failed);
-    const slot = this.#slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const slot = this.#workers().reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.#nextId++;
     slot.busy++;
     return new Promise<WorkerAnswer>((resolve, reject) => {
@@ -98,8 +120,28 @@ export class ChunkPool {
   addKnown(digests: Iterable<string>): void {
     const list = [...digests];
     if (list.length === 0) return;
+    for (const d of list) this.#mainKnown.add(d);
+    if (this.#slots.length === 0) {
+      this.#known.push(...list);
+      return;
+    }
     const msg: KnownMessage = { type: "known", digests: list };
     for (const s of this.#slots) s.worker.postMessage(msg);
+  }
+
+  /**
+   * A small stream that ended before any worker was needed (a catalog, the metadata archive of
+   * an unchanged tree) is encoded right here: starting worker threads would cost more.
+   */
+  #encodeInline(chunks: ArrayBuffer[]): ChunkResult[] {
+    if (this.#key && !this.#crypt) this.#crypt = new CryptConfig(this.#key);
+    return chunks.map((ab) => {
+      const data = Buffer.from(ab);
+      const digest = chunkDigest(data, this.#crypt).toString("hex");
+      if (this.#mainKnown.has(digest)) return { digest, size: data.length, blob: null };
+      this.#mainKnown.add(digest);
+      return { digest, size: data.length, blob: encodeBlob(data, { compress: true, crypt: this.#crypt }) };
+    });
   }
 
   async #encodeBatch(chunks: ArrayBuffer[]): Promise<ChunkResult[]> {
@@ -127,24 +169,30 @@ export class ChunkPool {
             break;
           }
           if (!(r.value instanceof Uint8Array)) {
-            if (batch.length > 0) inFlight.push(this.#encodeBatch(batch));
+            if (batch.length > 0) {
+              const tiny = this.#slots.length === 0 && batchBytes <= 1 << 20;
+              inFlight.push(tiny ? Promise.resolve(this.#encodeInline(batch)) : this.#encodeBatch(batch));
+            }
             batch = [];
             batchBytes = 0;
             inFlight.push(Promise.resolve([{ digest: r.value.digest, size: r.value.size, blob: null, injected: true }]));
             continue;
           }
-          const ab = new ArrayBuffer(r.value.length);
-          new Uint8Array(ab).set(r.value);
+          // allocUnsafeSlow: an exact, unpooled, not zero-filled ArrayBuffer that can be transferred.
+          const copy = Buffer.allocUnsafeSlow(r.value.length);
+          copy.set(r.value);
+          const ab = copy.buffer as ArrayBuffer;
           batch.push(ab);
           batchBytes += ab.byteLength;
-          if (batchBytes >= this.#batchBytes || batch.length >= 256) {
+          if (batchBytes >= Math.max(this.#batchBytes, this.#slots.length === 0 && inFlight.length === 0 ? INLINE_MAX + 1 : 0) || batch.length >= 256) {
             inFlight.push(this.#encodeBatch(batch));
             batch = [];
             batchBytes = 0;
           }
         }
         if (done && batch.length > 0) {
-          inFlight.push(this.#encodeBatch(batch));
+          const small = this.#slots.length === 0 && batchBytes <= INLINE_MAX;
+          inFlight.push(small ? Promise.resolve(this.#encodeInline(batch)) : this.#encodeBatch(batch));
           batch = [];
         }
         const head = inFlight.shift();
@@ -156,12 +204,43 @@ export class ChunkPool {
     }
   }
 
+  /**
+   * Hashes and encodes a file (or block device) of `size` bytes in fixed chunks; the workers
+   * read the bytes themselves, so nothing is copied between threads on the way in.
+   */
+  async *encodeFile(path: string, size: number, chunkSize: number): AsyncGenerator<ChunkResult> {
+    const maxInFlight = this.size * this.#depth;
+    const inFlight: Promise<ChunkResult[]>[] = [];
+    let offset = 0;
+    const send = (ranges: Array<[number, number]>) =>
+      this.#send({ type: "encode-file", path, ranges } as Omit<EncodeFileRequest, "id">, []).then((a) => {
+        if (a.type !== "encoded") throw new ClientError("ERR_INTERNAL", "worker answered the wrong request");
+        return a.results.map((r) => ({ digest: r.digest, size: r.size, blob: r.blob ? Buffer.from(r.blob) : null }));
+      });
+    try {
+      for (;;) {
+        while (offset < size && inFlight.length < maxInFlight) {
+          const n = Math.min(chunkSize, size - offset);
+          inFlight.push(send([[offset, n]]));
+          offset += n;
+        }
+        const head = inFlight.shift();
+        if (!head) break;
+        for (const r of await head) yield r;
+      }
+    } finally {
+      for (const p of inFlight) p.catch(() => {});
+      for (const s of this.#slots) s.worker.postMessage({ type: "close-files" });
+    }
+  }
+
   /** Decodes raw blobs (checking their digests) in a worker. */
   async decode(blobs: Buffer[], digests: string[]): Promise<Buffer[]> {
     const owned = blobs.map((b) => {
-      const ab = new ArrayBuffer(b.length);
-      new Uint8Array(ab).set(b);
-      return ab;
+      if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) return b.buffer;
+      const copy = Buffer.allocUnsafeSlow(b.length);
+      copy.set(b);
+      return copy.buffer as ArrayBuffer;
     });
     const a = await this.#send({ type: "decode", blobs: owned, digests }, owned);
     if (a.type !== "decoded") throw new ClientError("ERR_INTERNAL", "worker answered the wrong request");
@@ -169,6 +248,7 @@ export class ChunkPool {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     await Promise.all(this.#slots.map((s) => s.worker.terminate()));
   }
 }

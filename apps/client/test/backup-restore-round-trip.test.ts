@@ -21,7 +21,7 @@ describe("backup and restore through the CLI against a real server", () => {
     buf.fill(7, 0, 1000);
     buf.fill(9, 8 * 1024 * 1024, 8 * 1024 * 1024 + 5000);
     await fs.promises.writeFile(img, buf);
-    const b = await runCli(["backup", `root.cxar:${src}`, `disk.img:${img}`, "--backup-id", "rt", "--output-format", "json"], t.env);
+    const b = await runCli(["backup", `root.cxar:${src}`, `disk.img:${img}`, "--backup-id", "rt", "--backup-time", "1800000000", "--output-format", "json"], t.env);
     expect(b.stderr).toBe("");
     expect(b.code).toBe(0);
     const summary = JSON.parse(b.stdout);
@@ -39,7 +39,7 @@ describe("backup and restore through the CLI against a real server", () => {
     expect(ri.code).toBe(0);
     expect((await fs.promises.readFile(imgOut)).equals(buf)).toBe(true);
 
-    const again = await runCli(["backup", `root.cxar:${src}`, `disk.img:${img}`, "--backup-id", "rt", "--output-format", "json"], t.env);
+    const again = await runCli(["backup", `root.cxar:${src}`, `disk.img:${img}`, "--backup-id", "rt", "--backup-time", "1800000001", "--output-format", "json"], t.env);
     expect(again.code).toBe(0);
     const s2 = JSON.parse(again.stdout);
     expect(s2.newChunks).toBe(0);

@@ -16,8 +16,10 @@ describe("--change-detection-mode metadata", () => {
     await t?.close();
   });
 
+  // Explicit, increasing times: two backups in the same second would be the same snapshot.
+  let time = 1_800_000_000;
   const backup = async (extra: string[] = []) => {
-    const r = await runCli(["backup", `root.cxar:${src}`, "--backup-id", "meta", "--change-detection-mode", "metadata", "--output-format", "json", ...extra], t.env);
+    const r = await runCli(["backup", `root.cxar:${src}`, "--backup-id", "meta", "--backup-time", String(time++), "--change-detection-mode", "metadata", "--output-format", "json", ...extra], t.env);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     return JSON.parse(r.stdout);
@@ -52,10 +54,10 @@ describe("--change-detection-mode metadata", () => {
   it("re-uses an unchanged image file without reading it", async () => {
     const img = path.join(t.dir, "vm.img");
     await fs.promises.writeFile(img, Buffer.alloc(5 << 20, 3));
-    const a = await runCli(["backup", `vm.img:${img}`, "--backup-id", "img", "--change-detection-mode", "metadata", "--output-format", "json"], t.env);
+    const a = await runCli(["backup", `vm.img:${img}`, "--backup-id", "img", "--backup-time", String(time++), "--change-detection-mode", "metadata", "--output-format", "json"], t.env);
     expect(a.stderr).toBe("");
     expect(JSON.parse(a.stdout).archives[0].imageReused).toBe(false);
-    const b = await runCli(["backup", `vm.img:${img}`, "--backup-id", "img", "--change-detection-mode", "metadata", "--output-format", "json"], t.env);
+    const b = await runCli(["backup", `vm.img:${img}`, "--backup-id", "img", "--backup-time", String(time++), "--change-detection-mode", "metadata", "--output-format", "json"], t.env);
     const s = JSON.parse(b.stdout);
     expect(s.archives[0].imageReused).toBe(true);
     expect(s.uploadedBytes).toBe(0);

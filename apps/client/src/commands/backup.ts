@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { type ArchiveWarning, type EncodeStats, encodeArchive, collectSink, newEncodeStats, openMetadataIndex, reuseFromPrevious } from "@cairn/archive";
-import { chunkStream, fixedChunkStream, resolveChunkerOptions } from "@cairn/chunker";
+import { chunkStream, resolveChunkerOptions } from "@cairn/chunker";
 import { type CryptConfig, DynamicIndexReader, Manifest, type ManifestFile } from "@cairn/format";
 import { BackupReader, BackupWriter, type IndexUploadHandle } from "@cairn/protocol";
 import type { Connection } from "../connection.js";
@@ -140,6 +140,14 @@ async function upload(handle: IndexUploadHandle, results: AsyncIterable<ChunkRes
   pool.addKnown(fresh);
 }
 
+const NO_PROGRESS: Progress = { add() {}, stop() {} };
+
+/** A positive integer from the environment (tuning knobs), or undefined. */
+export function envInt(name: string): number | undefined {
+  const v = process.env[name];
+  return v && /^[1-9]\d*$/.test(v) ? Number(v) : undefined;
+}
+
 function cryptMode(opts: BackupOptions): "none" | "encrypt" {
   return opts.crypt ? "encrypt" : "none";
 }
@@ -169,8 +177,16 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
   const mode = opts.changeDetectionMode ?? "legacy";
   const conn = opts.connection;
   const crypt = opts.crypt?.crypt;
-  const pool = new ChunkPool({ key: opts.crypt?.key, workers: opts.workers });
-  const writer = await BackupWriter.start({ ...conn.connect, store: conn.store, ns: conn.ns, backupType, backupId, backupTime, maxInFlight: 16 });
+  const pool = new ChunkPool({ key: opts.crypt?.key, workers: opts.workers ?? envInt("CAIRN_WORKERS") });
+  const writer = await BackupWriter.start({
+    ...conn.connect,
+    store: conn.store,
+    ns: conn.ns,
+    backupType,
+    backupId,
+    backupTime,
+    maxInFlight: envInt("CAIRN_UPLOAD_WINDOW") ?? 8,
+  });
   const archives: ArchiveSummary[] = [];
   const imageStats: Record<string, ImageStat> = {};
   let totalBytes = 0;
@@ -193,7 +209,7 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
       return prevReader;
     };
 
-    for (const src of opts.sources) {
+    const runSource = async (src: BackupSource, progress: Progress): Promise<ArchiveSummary> => {
       if (src.kind === "image") {
         const { size, stat } = sized.get(src.name)!;
         const file = imageFileName(src.name);
@@ -201,7 +217,6 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
         imageStats[src.name] = cur;
         const prevStat = (prevUnprotected["image-stats"] as Record<string, ImageStat> | undefined)?.[src.name];
         const handle = await writer.createFixedIndex(file, size, { cryptMode: cryptMode(opts) });
-        const progress = startProgress(src.name, size, opts.progress);
         let reused = false;
         if (prevFiles.has(file)) {
           const raw = await writer.downloadPrevious(file);
@@ -224,21 +239,17 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
           }
         }
         if (!reused) {
-          const stream = fs.createReadStream(src.path, { highWaterMark: 4 << 20, end: size > 0 ? size - 1 : 0 });
-          await upload(handle, pool.encode(size > 0 ? fixedChunkStream(stream, { size: handle.chunkSize }) : []), pool, progress);
-          if (size === 0) stream.destroy();
+          await upload(handle, pool.encodeFile(src.path, size, handle.chunkSize ?? 4 << 20), pool, progress);
         }
         const closed = await handle.close();
-        progress.stop();
         totalBytes += closed.size;
-        archives.push({ name: src.name, files: [file], size: closed.size, imageReused: reused, bytesRead: reused ? 0 : size });
-        continue;
+        return { name: src.name, files: [file], size: closed.size, imageReused: reused, bytesRead: reused ? 0 : size };
       }
 
       const f = treeFileNames(src.name);
       const stats: EncodeStats = newEncodeStats();
       const catalog = collectSink();
-      const progress = startProgress(src.name, 0, opts.progress);
+      let summary: ArchiveSummary;
       const chunkerOpts = resolveChunkerOptions();
       if (prevFiles.has(f.catalog)) await writer.downloadPrevious(f.catalog);
       if (mode === "legacy") {
@@ -249,7 +260,7 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
         await upload(handle, pool.encode(chunkStream(stream, chunkerOpts)), pool, progress);
         const closed = await handle.close();
         totalBytes += closed.size;
-        archives.push({ name: src.name, files: [f.legacy, f.catalog], size: closed.size, filesRead: stats.filesRead, bytesRead: stats.bytesRead, filesReused: 0, bytesReused: 0 });
+        summary = { name: src.name, files: [f.legacy, f.catalog], size: closed.size, filesRead: stats.filesRead, bytesRead: stats.bytesRead, filesReused: 0, bytesReused: 0 };
       } else {
         let prevPayload: DynamicIndexReader | undefined;
         let reuse: ReturnType<typeof reuseFromPrevious> | undefined;
@@ -269,12 +280,12 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
           yield* encodeArchive(src.path, { catalog, exclude: opts.exclude, stats, onWarning: opts.onWarning, payload: sink, reusePayload: reuse });
           await sink.end();
         })();
-        await upload(metaHandle, pool.encode(chunkStream(stream, chunkerOpts)), pool, startProgress("", 0, false));
+        await upload(metaHandle, pool.encode(chunkStream(stream, chunkerOpts)), pool, NO_PROGRESS);
         await payloadTask;
         const m = await metaHandle.close();
         const p = await payloadHandle.close();
         totalBytes += m.size + p.size;
-        archives.push({
+        summary = {
           name: src.name,
           files: [f.meta, f.payload, f.catalog],
           size: m.size + p.size,
@@ -282,12 +293,23 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
           bytesRead: stats.bytesRead,
           filesReused: stats.filesReused,
           bytesReused: stats.bytesReused,
-        });
+        };
       }
-      progress.stop();
       const catHandle = await writer.createDynamicIndex(f.catalog, { cryptMode: cryptMode(opts) });
-      await upload(catHandle, pool.encode(chunkStream([catalog.buffer()], { avg: 256 * 1024 })), pool, startProgress("", 0, false));
-      totalBytes += (await catHandle.close()).size;
+      await upload(catHandle, pool.encode(chunkStream([catalog.buffer()], { avg: 256 * 1024 })), pool, NO_PROGRESS);
+      const cat = await catHandle.close();
+      totalBytes += cat.size;
+      return summary;
+    };
+
+    // Sources run side by side: an image keeps the workers busy (they read it themselves) while
+    // the main thread walks and chunks a tree; re-use bookkeeping of one overlaps the other's.
+    const imageBytes = [...sized.values()].reduce((a, x) => a + x.size, 0);
+    const progress = startProgress("backup", imageBytes, opts.progress);
+    try {
+      archives.push(...(await Promise.all(opts.sources.map((src) => runSource(src, progress)))));
+    } finally {
+      progress.stop();
     }
 
     const manifest = new Manifest({

@@ -61,18 +61,29 @@ async function restoreImage(snap: OpenSnapshot, index: IndexReader, pool: ChunkP
   });
   const bar = startProgress(path.basename(target), index.size, progress);
   let pos = 0;
+  // Positional writes do not depend on each other: keep a few in flight while the next chunks
+  // download and decode.
+  const writes = new Set<Promise<void>>();
+  const writeAt = async (data: Buffer, at: number) => {
+    let done = 0;
+    while (done < data.length) done += (await fh.write(data, done, data.length - done, at + done)).bytesWritten;
+  };
   try {
     for await (const data of streamIndex(snap, index, pool, 8)) {
       // Zero chunks become holes: nothing is written, the final size fills them.
       if (!isZero(data)) {
-        let done = 0;
-        while (done < data.length) done += (await fh.write(data, done, data.length - done, pos + done)).bytesWritten;
+        const w = writeAt(data, pos);
+        writes.add(w);
+        w.then(() => writes.delete(w), () => {});
+        if (writes.size >= 4) await Promise.race(writes);
       }
       pos += data.length;
       bar.add(data.length);
     }
+    await Promise.all(writes);
     await fh.truncate(pos);
   } finally {
+    await Promise.allSettled(writes);
     bar.stop();
     await fh.close();
   }

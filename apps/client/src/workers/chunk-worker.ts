@@ -3,6 +3,7 @@
 // Chunks arrive as transferred ArrayBuffers and blobs go back the same way, so nothing is copied
 // between threads; the known set is fed by the main thread (base snapshot + uploads).
 
+import fs from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { CryptConfig, chunkDigest, decodeBlob, encodeBlob } from "@cairn/format";
 
@@ -17,6 +18,14 @@ export interface DecodeRequest {
   /** Raw blobs and the digests they must have. */
   blobs: ArrayBuffer[];
   digests: string[];
+}
+/** Chunks read by the worker itself from a file (images): no bytes cross threads on the way in. */
+export interface EncodeFileRequest {
+  type: "encode-file";
+  id: number;
+  path: string;
+  /** [offset, length] pairs. */
+  ranges: Array<[number, number]>;
 }
 export interface KnownMessage {
   type: "known";
@@ -45,17 +54,42 @@ function own(b: Buffer): ArrayBuffer {
   return ab;
 }
 
+function encodeOne(data: Buffer, results: EncodedChunk[]): void {
+  const digest = chunkDigest(data, crypt).toString("hex");
+  if (known.has(digest)) {
+    results.push({ digest, size: data.length, blob: null });
+    return;
+  }
+  known.add(digest);
+  results.push({ digest, size: data.length, blob: own(encodeBlob(data, { compress: true, crypt })) });
+}
+
+const files = new Map<string, number>();
+
+function encodeFile(req: EncodeFileRequest): WorkerAnswer {
+  let fd = files.get(req.path);
+  if (fd === undefined) {
+    fd = fs.openSync(req.path, "r");
+    files.set(req.path, fd);
+  }
+  const results: EncodedChunk[] = [];
+  for (const [offset, length] of req.ranges) {
+    const data = Buffer.allocUnsafeSlow(length);
+    let got = 0;
+    while (got < length) {
+      const n = fs.readSync(fd, data, got, length - got, offset + got);
+      if (n === 0) throw Object.assign(new Error(`${req.path} ended at ${offset + got}, expected ${offset + length} bytes (did it shrink?)`), { code: "ERR_SOURCE" });
+      got += n;
+    }
+    encodeOne(data, results);
+  }
+  return { type: "encoded", id: req.id, results };
+}
+
 function encode(req: EncodeRequest): WorkerAnswer {
   const results: EncodedChunk[] = [];
   for (const ab of req.chunks) {
-    const data = Buffer.from(ab);
-    const digest = chunkDigest(data, crypt).toString("hex");
-    if (known.has(digest)) {
-      results.push({ digest, size: data.length, blob: null });
-      continue;
-    }
-    known.add(digest);
-    results.push({ digest, size: data.length, blob: own(encodeBlob(data, { compress: true, crypt })) });
+    encodeOne(Buffer.from(ab), results);
   }
   return { type: "encoded", id: req.id, results };
 }
@@ -65,14 +99,19 @@ function decode(req: DecodeRequest): WorkerAnswer {
   return { type: "decoded", id: req.id, data };
 }
 
-parentPort!.on("message", (msg: EncodeRequest | DecodeRequest | KnownMessage) => {
+parentPort!.on("message", (msg: EncodeRequest | EncodeFileRequest | DecodeRequest | KnownMessage | { type: "close-files" }) => {
   if (msg.type === "known") {
     for (const d of msg.digests) known.add(d);
     return;
   }
+  if (msg.type === "close-files") {
+    for (const fd of files.values()) fs.closeSync(fd);
+    files.clear();
+    return;
+  }
   let answer: WorkerAnswer;
   try {
-    answer = msg.type === "encode" ? encode(msg) : decode(msg);
+    answer = msg.type === "encode" ? encode(msg) : msg.type === "encode-file" ? encodeFile(msg) : decode(msg);
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     answer = { type: "error", id: msg.id, code: typeof code === "string" ? code : "ERR_INTERNAL", message: (err as Error).message };
