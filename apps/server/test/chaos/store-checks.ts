@@ -57,8 +57,8 @@ export function badChunkFiles(root: string): string[] {
   return bad;
 }
 
-export async function restoreHash(conn: { url: string; fingerprint: string; auth: { tokenId: string; secret: string } }, backupId: string, backupTime: number, archive = "data.didx"): Promise<string> {
-  const r = await BackupReader.open({ ...conn, store: "store1", backupType: "host", backupId, backupTime });
+export async function restoreHash(conn: { url: string; fingerprint: string; auth: { tokenId: string; secret: string } }, backupId: string, backupTime: number, archive = "data.didx", store = "store1"): Promise<string> {
+  const r = await BackupReader.open({ ...conn, store, backupType: "host", backupId, backupTime });
   try {
     const sha = createHash("sha256");
     for await (const b of r.readArchive(archive)) sha.update(b);
