@@ -1,6 +1,6 @@
 // Garbage collection: mark and sweep rules, status counters, .bad handling, abort, gc mutex.
 import fs from "node:fs";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ageAll, ageChunk, backup, chunks, entriesOf, startChild, tmpStore } from "./helpers/util.js";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -143,6 +143,20 @@ describe("garbage collection", () => {
     const pre = new AbortController();
     pre.abort();
     await expect(store.garbageCollection({ signal: pre.signal })).rejects.toMatchObject({ code: "ERR_ABORTED" });
+  });
+
+  it("refuses to run when the file system does not keep explicit atime updates (ERR_ATIME)", async () => {
+    const { store } = await setup();
+    const spy = vi.spyOn(fs, "lutimesSync").mockImplementation(() => {}); // a store that drops atime updates
+    try {
+      const err = await store.garbageCollection().catch((e) => e);
+      expect(err).toMatchObject({ code: "ERR_ATIME" });
+      expect(err.message).toContain("does not keep explicit atime updates");
+    } finally {
+      spy.mockRestore();
+    }
+    expect(store.locker.exclusive).toBe(false);
+    await store.garbageCollection();
   });
 
   it("one GC at a time per process (gc mutex)", async () => {
