@@ -336,4 +336,37 @@ describe("locking table: backups, readers, forget, prune, verify", () => {
     fs.closeSync(fd);
     expect(buf.subarray(4096 + 8, 4096 + 40).toString("hex")).toBe(list[0].digest);
   });
+
+  it("forget-during-create-backup: the running backup's snapshot flock refuses forget", async () => {
+    const { store } = await setup();
+    const c = await child({ root: store.root, action: "hold-backup", time: T });
+    const err = await store.forgetSnapshot(snap(T)).catch((e) => e);
+    expect(err).toMatchObject({ code: "ERR_LOCKED", holder: expect.stringMatching(/^backup \(pid/) });
+    c.send("finish");
+    await c.next();
+    await store.forgetSnapshot(snap(T));
+  });
+
+  it("forget-during-write-manifest: forget waits for the manifest lock, then removes", async () => {
+    const { store } = await setup();
+    await backup(store, { time: T }, chunks(1));
+    const c = await child({ root: store.root, action: "hold-manifest", snapshot: snap(T), operation: "set notes" });
+    setTimeout(() => c.send(), 300);
+    const t0 = Date.now();
+    await store.forgetSnapshot(snap(T));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(200);
+    expect(store.listSnapshots(G)).toEqual([]);
+    // the other way round: updating the manifest of a forgotten snapshot is ERR_NOT_FOUND
+    await expect(store.setSnapshotNotes(snap(T), "x")).rejects.toMatchObject({ code: "ERR_NOT_FOUND" });
+  });
+
+  it("forget-during-forget: one removes the snapshot, the other fails cleanly", async () => {
+    const { store } = await setup();
+    await backup(store, { time: T }, chunks(2));
+    const results = await Promise.allSettled([store.forgetSnapshot(snap(T)), store.forgetSnapshot(snap(T))]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    expect(["ERR_LOCKED", "ERR_NOT_FOUND"]).toContain(failed.reason.code);
+    expect(store.listSnapshots(G)).toEqual([]);
+  });
 });
