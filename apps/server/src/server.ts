@@ -8,7 +8,7 @@
 import type net from "node:net";
 import fastifyWebsocket from "@fastify/websocket";
 import { DatastoreRoutes, MAX_FRAME_SIZE, ProtocolError, toProtocolError } from "@cairn/protocol";
-import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from "fastify";
 import type { Logger } from "pino";
 import { authenticate } from "./auth.js";
 import { ensureCertificate } from "./cert.js";
@@ -85,6 +85,12 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { coerceTypes: "array", removeAdditional: false } },
     forceCloseConnections: true,
+    // Router failures (a malformed URL, a path parameter over 100 characters) happen before the
+    // error handler; without this they would answer fastify's own, untyped body (found by fuzzing).
+    frameworkErrors: (err, _req, reply) => {
+      const code = err.code === "FST_ERR_MAX_PARAM_LENGTH" ? "ERR_BAD_NAME" : "ERR_BAD_REQUEST";
+      (reply as unknown as FastifyReply).status(400).send(new ProtocolError(code, err.message).toBody());
+    },
   }) as unknown as FastifyInstance;
 
   const ctx: ServerContext = {

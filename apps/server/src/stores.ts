@@ -14,7 +14,7 @@ export interface StoreOptions {
 }
 
 export function validateStoreName(name: string): string {
-  if (!STORE_NAME_RE.test(name) || name.includes("..") || name.length > 32) {
+  if (!STORE_NAME_RE.test(name) || name.includes("..") || name.length > 32 || name in Object.prototype) {
     throw new ProtocolError("ERR_BAD_NAME", `invalid datastore name "${name}"`);
   }
   return name;
@@ -24,7 +24,7 @@ export function validateStoreName(name: string): string {
 export async function createDatastore(config: ConfigDir, name: string, dir: string, opts: StoreOptions & { comment?: string } = {}): Promise<DatastoreEntry> {
   validateStoreName(name);
   const all = config.datastores();
-  if (all[name]) throw new ProtocolError("ERR_EXISTS", `datastore ${name} already exists (at ${all[name].path})`);
+  if (Object.hasOwn(all, name)) throw new ProtocolError("ERR_EXISTS", `datastore ${name} already exists (at ${all[name].path})`);
   const abs = path.resolve(dir);
   for (const [other, e] of Object.entries(all)) {
     if (path.resolve(e.path) === abs) throw new ProtocolError("ERR_EXISTS", `path ${abs} is already datastore ${other}`);
@@ -56,7 +56,9 @@ export class StoreRegistry {
   }
 
   entry(name: string): DatastoreEntry {
-    const e = this.#config.datastores()[name];
+    const all = this.#config.datastores();
+    // Own properties only: "__proto__" or "constructor" must not find Object.prototype (fuzzing found it).
+    const e = Object.hasOwn(all, name) ? all[name] : undefined;
     if (!e) throw new ProtocolError("ERR_NOT_FOUND", `datastore ${name} does not exist`);
     return e;
   }
