@@ -96,7 +96,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const ctx: ServerContext = {
     config,
     tasks: new TaskManager(),
-    stores: new StoreRegistry(config, { lazyChunkFolders: opts.lazyChunkFolders }),
+    stores: new StoreRegistry(config, { lazyChunkFolders: opts.lazyChunkFolders, predecessorRunning: opts.listenHandle !== undefined }),
     pool: new WorkerPool(opts.workers),
     log: app.log,
     sessions: new Set(),

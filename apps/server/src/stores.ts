@@ -11,6 +11,11 @@ const STORE_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 export interface StoreOptions {
   /** Create chunk folders lazily (tests: 65536 folders cost seconds). */
   lazyChunkFolders?: boolean;
+  /**
+   * A previous generation still runs backups (reload): its temp chunk files are in use, so the
+   * start-up cleanup keeps the default grace whatever `cleanupGraceSeconds` says.
+   */
+  predecessorRunning?: boolean;
 }
 
 export function validateStoreName(name: string): string {
@@ -68,7 +73,8 @@ export class StoreRegistry {
     let p = this.#open.get(name);
     if (!p) {
       // Removes leftovers of a crash (temp chunks, unfinished snapshots nobody holds a lock on).
-      p = DataStore.open(e.path, { cleanup: e.cleanupGraceSeconds === undefined ? true : { graceSeconds: nonNegative(e.cleanupGraceSeconds) } });
+      const grace = this.options.predecessorRunning ? undefined : nonNegative(e.cleanupGraceSeconds);
+      p = DataStore.open(e.path, { cleanup: grace === undefined ? true : { graceSeconds: grace } });
       p.catch(() => this.#open.delete(name));
       this.#open.set(name, p);
     }

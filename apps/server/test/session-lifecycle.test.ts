@@ -38,8 +38,16 @@ describe("session lifecycle", () => {
     expect(fs.existsSync(snapDir)).toBe(true);
     w.terminate();
     await until(() => !fs.existsSync(snapDir));
-    // the group lock is released: a new backup can start
-    const w2 = await BackupWriter.start(opts("dropped", 1_700_000_001));
+    // the group lock is released (just after the folder goes): a new backup can start
+    let w2: BackupWriter | undefined;
+    const end = Date.now() + 5000;
+    while (!w2) {
+      w2 = await BackupWriter.start(opts("dropped", 1_700_000_001)).catch((err: { code?: string }) => {
+        if (err.code !== "ERR_BACKUP_RUNNING" || Date.now() > end) throw err;
+        return undefined;
+      });
+      if (!w2) await new Promise((r) => setTimeout(r, 20));
+    }
     await w2.abort();
     await until(() => !fs.existsSync(path.join(t.storePath, "host", "dropped", "2023-11-14T22:13:21Z")));
     const tasks = await t.client(t.admin).listTasks({ limit: 100 });
