@@ -8,6 +8,7 @@ import os from "node:os";
 import { Worker } from "node:worker_threads";
 import { CryptConfig, chunkDigest, encodeBlob } from "@cairn/format";
 import { ClientError } from "./errors.js";
+import { GcPacer } from "./gc.js";
 import type { InjectedChunk } from "./payload-sink.js";
 import type { DecodeRequest, EncodedChunk, EncodeFileRequest, EncodeRequest, KnownMessage, WorkerAnswer } from "./workers/chunk-worker.js";
 
@@ -53,6 +54,8 @@ export class ChunkPool {
   /** Known digests collected before the workers exist. */
   #known: string[] = [];
   #closing = false;
+  /** Main-thread side of the buffer churn: chunk copies out, blobs and decoded data back. */
+  readonly pacer = new GcPacer(48 << 20);
   readonly #mainKnown = new Set<string>();
   #crypt: CryptConfig | undefined;
   readonly #pending = new Map<number, Pending>();
@@ -64,7 +67,7 @@ export class ChunkPool {
   constructor(opts: PoolOptions = {}) {
     this.size = Math.max(1, opts.workers ?? os.availableParallelism());
     this.#batchBytes = opts.batchBytes ?? 4 << 20;
-    this.#depth = opts.depth ?? 2;
+    this.#depth = opts.depth ?? (Number(process.env.CAIRN_POOL_DEPTH) || 2);
     this.#key = opts.key ? Uint8Array.from(opts.key) : undefined;
   }
 
@@ -197,7 +200,10 @@ export class ChunkPool {
         }
         const head = inFlight.shift();
         if (!head) return;
-        for (const r of await head) yield r;
+        for (const r of await head) {
+          if (!r.injected) this.pacer.add(r.size);
+          yield r;
+        }
       }
     } finally {
       for (const p of inFlight) p.catch(() => {});
@@ -226,7 +232,10 @@ export class ChunkPool {
         }
         const head = inFlight.shift();
         if (!head) break;
-        for (const r of await head) yield r;
+        for (const r of await head) {
+          this.pacer.add(r.blob?.length ?? 0);
+          yield r;
+        }
       }
     } finally {
       for (const p of inFlight) p.catch(() => {});
@@ -244,6 +253,7 @@ export class ChunkPool {
     });
     const a = await this.#send({ type: "decode", blobs: owned, digests }, owned);
     if (a.type !== "decoded") throw new ClientError("ERR_INTERNAL", "worker answered the wrong request");
+    for (const d of a.data) this.pacer.add(d.byteLength);
     return a.data.map((d) => Buffer.from(d));
   }
 

@@ -17,7 +17,8 @@ export function startProgress(label: string, total: number, enabled = Boolean(pr
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format: `${label} [{bar}] {percentage}% | {done} of {all} | {speed}/s | ETA {eta_formatted}`,
+      // Without a known total (file trees) only bytes and speed make sense.
+      format: total > 0 ? `${label} [{bar}] {percentage}% | {done} of {all} | {speed}/s | ETA {eta_formatted}` : `${label} {done} | {speed}/s`,
       hideCursor: true,
       clearOnComplete: true,
       etaBuffer: 50,
@@ -32,7 +33,7 @@ export function startProgress(label: string, total: number, enabled = Boolean(pr
   return {
     add(bytes: number) {
       done += bytes;
-      bar.update(Math.min(done, Math.max(1, total)), payload());
+      bar.update(total > 0 ? Math.min(done, total) : 0, payload());
     },
     stop() {
       bar.stop();

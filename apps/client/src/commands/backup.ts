@@ -302,12 +302,25 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
       return summary;
     };
 
-    // Sources run side by side: an image keeps the workers busy (they read it themselves) while
-    // the main thread walks and chunks a tree; re-use bookkeeping of one overlaps the other's.
+    // An image that will be re-used costs only index bookkeeping: it runs beside the other
+    // sources. Sources that must be read run one after the other, so only one of them has
+    // buffers in flight at a time (the pool keeps both cores busy either way).
     const imageBytes = [...sized.values()].reduce((a, x) => a + x.size, 0);
     const progress = startProgress("backup", imageBytes, opts.progress);
+    const cheap = (src: BackupSource): boolean => {
+      if (src.kind !== "image" || mode !== "metadata" || !prevFiles.has(imageFileName(src.name))) return false;
+      const { size, stat } = sized.get(src.name)!;
+      const prevStat = (prevUnprotected["image-stats"] as Record<string, ImageStat> | undefined)?.[src.name];
+      const cur: ImageStat = { size, mtimeNs: String(stat.mtimeNs), ctimeNs: String(stat.ctimeNs), ino: String(stat.ino), dev: String(stat.dev) };
+      return stat.isFile() && prevStat !== undefined && JSON.stringify(prevStat) === JSON.stringify(cur);
+    };
+    const results = new Map<BackupSource, ArchiveSummary>();
     try {
-      archives.push(...(await Promise.all(opts.sources.map((src) => runSource(src, progress)))));
+      const sequential = (async () => {
+        for (const src of opts.sources.filter((x) => !cheap(x))) results.set(src, await runSource(src, progress));
+      })();
+      await Promise.all([sequential, ...opts.sources.filter(cheap).map(async (src) => results.set(src, await runSource(src, progress)))]);
+      for (const src of opts.sources) archives.push(results.get(src)!);
     } finally {
       progress.stop();
     }

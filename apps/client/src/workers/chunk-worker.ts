@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { CryptConfig, chunkDigest, decodeBlob, encodeBlob } from "@cairn/format";
+import { GcPacer } from "../gc.js";
 
 export interface EncodeRequest {
   type: "encode";
@@ -42,6 +43,8 @@ export type WorkerAnswer =
   | { type: "decoded"; id: number; data: ArrayBuffer[] }
   | { type: "error"; id: number; code: string; message: string };
 
+const pacer = new GcPacer(32 << 20);
+
 const key = (workerData as { key?: Uint8Array } | undefined)?.key;
 const crypt = key ? new CryptConfig(Buffer.from(key)) : undefined;
 const known = new Set<string>();
@@ -65,6 +68,8 @@ function encodeOne(data: Buffer, results: EncodedChunk[]): void {
 }
 
 const files = new Map<string, number>();
+/** Image chunks are read into one reused buffer: only the blob leaves the thread. */
+let readBuffer = Buffer.alloc(0);
 
 function encodeFile(req: EncodeFileRequest): WorkerAnswer {
   let fd = files.get(req.path);
@@ -74,7 +79,8 @@ function encodeFile(req: EncodeFileRequest): WorkerAnswer {
   }
   const results: EncodedChunk[] = [];
   for (const [offset, length] of req.ranges) {
-    const data = Buffer.allocUnsafeSlow(length);
+    if (readBuffer.length < length) readBuffer = Buffer.allocUnsafeSlow(length);
+    const data = readBuffer.subarray(0, length);
     let got = 0;
     while (got < length) {
       const n = fs.readSync(fd, data, got, length - got, offset + got);
@@ -112,6 +118,7 @@ parentPort!.on("message", (msg: EncodeRequest | EncodeFileRequest | DecodeReques
   let answer: WorkerAnswer;
   try {
     answer = msg.type === "encode" ? encode(msg) : msg.type === "encode-file" ? encodeFile(msg) : decode(msg);
+    pacer.add(msg.type === "encode" ? msg.chunks.reduce((a, c) => a + c.byteLength, 0) : msg.type === "encode-file" ? msg.ranges.reduce((a, r) => a + r[1], 0) : msg.blobs.reduce((a, c) => a + c.byteLength, 0));
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     answer = { type: "error", id: msg.id, code: typeof code === "string" ? code : "ERR_INTERNAL", message: (err as Error).message };
