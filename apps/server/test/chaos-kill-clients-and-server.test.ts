@@ -35,6 +35,8 @@ interface ClientRecord {
   finishing: Map<number, string>;
   finished: Set<number>;
   failed: Map<string, number>;
+  restored: number;
+  restoreMismatches: number;
 }
 
 describe("chaos: kill clients and server during backups, GC, prune and verify", () => {
@@ -56,6 +58,7 @@ describe("chaos: kill clients and server during backups, GC, prune and verify", 
     snapshotsPruned: 0,
     verifyRuns: 0,
     snapshotsAtEnd: 0,
+    restoresDuringRun: 0,
     snapshotsRestoredAndCompared: 0,
     chunksVerifiedAtEnd: 0,
     lostSnapshots: 0,
@@ -75,7 +78,7 @@ describe("chaos: kill clients and server during backups, GC, prune and verify", 
     d = await setupDaemon(dir, { gc: { atimeSafetySeconds: 0, graceSeconds: 0 }, cleanupGraceSeconds: 0 });
     await startDaemon(d);
     const deadline = Date.now() + DURATION_MS;
-    const clients = new Map<string, ClientRecord>(CLIENTS.map((id) => [id, { finishing: new Map(), finished: new Set(), failed: new Map() }]));
+    const clients = new Map<string, ClientRecord>(CLIENTS.map((id) => [id, { finishing: new Map(), finished: new Set(), failed: new Map(), restored: 0, restoreMismatches: 0 }]));
 
     const spawnClient = (id: string) => {
       const rec = clients.get(id)!;
@@ -90,10 +93,13 @@ describe("chaos: kill clients and server during backups, GC, prune and verify", 
           const line = buf.slice(0, nl);
           buf = buf.slice(nl + 1);
           nl = buf.indexOf("\n");
-          const ev = JSON.parse(line) as { event: string; time: number; hash?: string; code?: string };
+          const ev = JSON.parse(line) as { event: string; time: number; hash?: string; code?: string; ok?: boolean };
           if (ev.event === "finishing") rec.finishing.set(ev.time, ev.hash!);
           else if (ev.event === "finished") rec.finished.add(ev.time);
-          else if (ev.event === "failed") rec.failed.set(ev.code!, (rec.failed.get(ev.code!) ?? 0) + 1);
+          else if (ev.event === "restored") {
+            rec.restored++;
+            if (!ev.ok) rec.restoreMismatches++;
+          } else if (ev.event === "failed") rec.failed.set(ev.code!, (rec.failed.get(ev.code!) ?? 0) + 1);
         }
       });
     };
@@ -118,6 +124,7 @@ describe("chaos: kill clients and server during backups, GC, prune and verify", 
     let nextPrune = Date.now() + 3000;
     let nextVerify = Date.now() + 5000;
     const verifyTasks: string[] = [];
+    const gcSeen = new Set<string>();
     while (Date.now() < deadline - 1500) {
       const now = Date.now();
       if (now >= nextClientKill) {
@@ -155,6 +162,12 @@ describe("chaos: kill clients and server during backups, GC, prune and verify", 
       }
       if (now >= nextGc) {
         nextGc = now + between(1500, 4000);
+        // Sum what each completed GC removed (its status is kept in the store across restarts).
+        const last = await api((c) => c.gcStatus("store1"));
+        if (last?.upid && !gcSeen.has(last.upid)) {
+          gcSeen.add(last.upid);
+          figures.gcChunksRemoved += last["removed-chunks"] ?? 0;
+        }
         const upid = await api((c) => c.startGc("store1"));
         if (upid) figures.gcRuns++;
       }
@@ -183,6 +196,7 @@ describe("chaos: kill clients and server during backups, GC, prune and verify", 
     // and start a fresh one: its start-up cleanup is what the store is judged after.
     await waitFor("clients to finish", () => [...clients.values()].every((c) => c.proc?.exitCode !== null) || undefined, 60_000, 100);
     const gcStatus = await api((c) => c.gcStatus("store1"));
+    if (gcStatus?.upid && !gcSeen.has(gcStatus.upid)) figures.gcChunksRemoved += gcStatus["removed-chunks"] ?? 0;
     const last = currentPid()!;
     process.kill(last, "SIGTERM");
     await waitFor("server to stop", () => !isAlive(last) || undefined, 30_000);
@@ -198,7 +212,7 @@ describe("chaos: kill clients and server during backups, GC, prune and verify", 
       // One more GC with nothing running, then verify everything: GC must not have lost a chunk.
       const gc = await c.waitTask(await c.startGc("store1"), 100, 120_000);
       expect(gc.exitstatus).toBe("OK");
-      figures.gcChunksRemoved = ((await c.gcStatus("store1"))?.["removed-chunks"] ?? 0) + (gcStatus?.["removed-chunks"] ?? 0);
+      figures.gcChunksRemoved += (await c.gcStatus("store1"))?.["removed-chunks"] ?? 0;
       const vt = await c.verify("store1", {});
       await c.waitTask(vt, 100, 300_000);
       const vlog = (await c.taskLog(vt)).map((l) => l.t).join("\n");
@@ -227,6 +241,8 @@ describe("chaos: kill clients and server during backups, GC, prune and verify", 
           if (got !== want) figures.contentMismatches++;
         }
         figures.backupsFinished += rec.finished.size;
+        figures.restoresDuringRun += rec.restored;
+        figures.contentMismatches += rec.restoreMismatches;
         for (const [code, n] of rec.failed) {
           figures.backupsFailed += n;
           figures.failuresByCode[code] = (figures.failuresByCode[code] ?? 0) + n;

@@ -71,7 +71,7 @@ describe("fuzz: REST routes and session messages", () => {
   });
 
   it("answers every REST request with 2xx or a typed 4xx", { timeout: LONG ? 900_000 : 120_000 }, async () => {
-    const auths = () => [
+    const auths = (): Array<Record<string, string>> => [
       { authorization: `CAIRNAPIToken ${t.admin.tokenId}:${t.admin.secret}` },
       { authorization: `CAIRNAPIToken ${backupUser.tokenId}:${backupUser.secret}` },
       {},

@@ -2,11 +2,12 @@
 // loop until its deadline, through @cairn/protocol's BackupWriter, re-using the previous
 // snapshot's chunks when there is one. Chunks come from a pool shared by all clients, so they
 // dedup across groups and runs. One JSON line per event on stdout: "finishing" (the expected
-// content hash, before finish), "finished", "failed" (code). Args: one JSON object.
+// content hash, before finish), "finished", "restored" (a quarter of the finished snapshots are
+// read back at once: reader sessions join the chaos), "failed" (code). Args: one JSON object.
 
 import { createHash } from "node:crypto";
 import { chunkDigest, encodeBlob } from "@cairn/format";
-import { BackupWriter } from "@cairn/protocol";
+import { BackupReader, BackupWriter, CairnClient } from "@cairn/protocol";
 
 const opts = JSON.parse(process.argv[2]);
 const { conn, backupId, deadline, poolSize, chunksPerBackup, chunkSize, pauseMs } = opts;
@@ -36,7 +37,31 @@ function poolChunk(n) {
 const emit = (o) => process.stdout.write(`${JSON.stringify({ backupId, pid: process.pid, ...o })}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-let lastTime = 0;
+/** The group's newest snapshot time: a restarted client must start after it (no ERR_TIME_ORDER storm). */
+async function newestSnapshotTime() {
+  const api = new CairnClient(conn);
+  try {
+    const groups = await api.listGroups("store1");
+    return groups.find((g) => g["backup-id"] === backupId)?.["last-backup"] ?? 0;
+  } catch {
+    return 0;
+  } finally {
+    await api.close().catch(() => {});
+  }
+}
+
+async function restoreHash(time) {
+  const r = await BackupReader.open({ ...conn, store: "store1", backupType: "host", backupId, backupTime: time });
+  try {
+    const sha = createHash("sha256");
+    for await (const b of r.readArchive("data.didx")) sha.update(b);
+    return sha.digest("hex");
+  } finally {
+    await r.close();
+  }
+}
+
+let lastTime = await newestSnapshotTime();
 let n = 0;
 while (Date.now() < deadline) {
   const time = Math.max(Math.floor(Date.now() / 1000), lastTime + 1);
@@ -62,9 +87,20 @@ while (Date.now() < deadline) {
     emit({ event: "finishing", time, hash, size: parts.length * chunkSize });
     await w.finish();
     emit({ event: "finished", time, hash, n: n++ });
+    if (rand() < 0.25) {
+      // A restore may fail because the server died or prune removed the snapshot; only a
+      // missing or damaged chunk (or different bytes) counts as lost data.
+      try {
+        emit({ event: "restored", time, ok: (await restoreHash(time)) === hash });
+      } catch (err) {
+        const msg = String(err.message);
+        emit({ event: "restored", time, ok: !/missing from the datastore|digest|crc/i.test(msg), error: `${err.code}: ${msg.slice(0, 200)}` });
+      }
+    }
   } catch (err) {
     emit({ event: "failed", time, code: err.code ?? "?", message: String(err.message).slice(0, 300) });
     await w?.abort().catch(() => {});
+    if (err.code === "ERR_TIME_ORDER" || err.code === "ERR_EXISTS") lastTime = Math.max(lastTime, await newestSnapshotTime());
     // Time-order conflicts after a restart: the next attempt takes a newer time.
     await sleep(100 + Math.floor(rand() * 300));
   }
