@@ -133,13 +133,15 @@ export function buildCli(): Command {
           },
         );
       };
+      // A SIGTERM during the drain still stops this generation (its unfinished backups are removed).
+      let reloading = false;
       const reload = () => {
-        if (stopping) return;
-        stopping = true;
+        if (stopping || reloading) return;
+        reloading = true;
         handOver(srv, { logger, logFile: opts.logFile }).then(
           (done) => {
             if (done) process.exit(0);
-            stopping = false;
+            reloading = false;
           },
           (err) => {
             logger.error({ err }, "reload failed while draining");
