@@ -11,15 +11,23 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { isFormatError, verifyBlobCrc } from "@cairn/format";
+import {
+  DynamicIndexReader,
+  FixedIndexReader,
+  type IndexCloseResult,
+  encodeDynamicIndex,
+  encodeFixedIndex,
+  isFormatError,
+  verifyBlobCrc,
+} from "@cairn/format";
 import type { InsertResult } from "./chunk-store.js";
 import { fsyncDir } from "./chunk-store.js";
 import type { DataStore, SnapshotInfo } from "./datastore.js";
 import { checkOwner } from "./datastore.js";
 import { DatastoreError, errnoCode, isDatastoreError } from "./errors.js";
 import { FileLock } from "./flock.js";
-import { existsSync } from "./internal/fs-util.js";
-import { type WrittenIndex, indexKindOfName, readIndexFile, writeDynamicIndexFile, writeFixedIndexFile } from "./internal/index-file.js";
+import { existsSync, writeFileAtomic } from "./internal/fs-util.js";
+import { indexKindOfName, readIndexFile } from "./internal/index-reader.js";
 import { type ManifestData, type ManifestFile, encodeManifest, parseManifestBlob, writeManifestRaw } from "./internal/manifest-file.js";
 import { MANIFEST_BLOB, OWNER_FILE } from "./layout.js";
 import {
@@ -46,6 +54,9 @@ export interface BackupWriterOptions {
   /** Wait for the ProcessLocker if a GC of another process holds it (default 0: fail at once). */
   lockTimeoutMs?: number;
 }
+
+/** What writeDynamicIndex / writeFixedIndex return: format's close result. */
+export type WrittenIndex = IndexCloseResult;
 
 export type BackupWriterState = "open" | "finished" | "aborted" | "broken";
 export type CryptMode = ManifestFile["crypt-mode"];
@@ -207,7 +218,7 @@ export class BackupWriter {
     const file = this.store.layout.archivePath(this.base, name);
     if (!existsSync(file)) return undefined;
     const idx = readIndexFile(file);
-    return Array.from({ length: idx.chunkCount }, (_, i) => idx.digestHexAt(i));
+    return Array.from({ length: idx.chunkCount }, (_, i) => idx.digest(i).toString("hex"));
   }
 
   /** Validated path of an archive in the new snapshot (for index writers of @cairn/format). */
@@ -229,7 +240,10 @@ export class BackupWriter {
   writeDynamicIndex(name: string, entries: { end: number; digest: Uint8Array }[], cryptMode: CryptMode = "none"): Promise<WrittenIndex> {
     return this.guarded("write an index", () => {
       if (!name.endsWith(".didx")) throw new DatastoreError("ERR_BAD_NAME", `${name} must end in .didx`, { resource: name });
-      const w = writeDynamicIndexFile(this.archivePath(name), entries);
+      // Encoded (and validated) in memory, then written via `name.tmp` + rename like other small files.
+      const raw = encodeDynamicIndex({ entries });
+      writeFileAtomic(this.archivePath(name), raw);
+      const w = writtenIndex(DynamicIndexReader.fromBuffer(raw, { verifyCsum: false }));
       this.registerIndex(name, { ...w, cryptMode });
       return w;
     });
@@ -238,7 +252,9 @@ export class BackupWriter {
   writeFixedIndex(name: string, size: number, chunkSize: number, digests: Uint8Array[], cryptMode: CryptMode = "none"): Promise<WrittenIndex> {
     return this.guarded("write an index", () => {
       if (!name.endsWith(".fidx")) throw new DatastoreError("ERR_BAD_NAME", `${name} must end in .fidx`, { resource: name });
-      const w = writeFixedIndexFile(this.archivePath(name), size, chunkSize, digests);
+      const raw = encodeFixedIndex({ size, chunkSize, digests });
+      writeFileAtomic(this.archivePath(name), raw);
+      const w = writtenIndex(FixedIndexReader.fromBuffer(raw, { verifyCsum: false }));
       this.registerIndex(name, { ...w, cryptMode });
       return w;
     });
@@ -337,4 +353,8 @@ export class BackupWriter {
     this.locks.base?.release();
     this.locks.group.release();
   }
+}
+
+function writtenIndex(r: FixedIndexReader | DynamicIndexReader): WrittenIndex {
+  return { csum: r.indexCsum, size: r.size, chunkCount: r.chunkCount };
 }

@@ -11,7 +11,7 @@ import { DatastoreError, errnoCode, isDatastoreError } from "./errors.js";
 import { FileLock, type LockMode } from "./flock.js";
 import { type GcOptions, type GcStatus, checkAtimeUpdates, runGarbageCollection } from "./garbage-collection.js";
 import { existsSync, readdirOrEmpty, writeFileAtomic } from "./internal/fs-util.js";
-import { indexKindOfName, readIndexFile } from "./internal/index-file.js";
+import { indexKindOfName, readIndexFile } from "./internal/index-reader.js";
 import { type ManifestData, type VerifyState, encodeManifest, readManifestFile, writeManifestRaw } from "./internal/manifest-file.js";
 import { StoreProcessState } from "./internal/store-state.js";
 import {
@@ -475,7 +475,7 @@ export class DataStore {
         if (st.gcPhase === "mark") {
           try {
             const idx = readIndexFile(file);
-            for (let i = 0; i < idx.chunkCount; i++) st.removedDuringGc.push(idx.digestHexAt(i));
+            for (let i = 0; i < idx.chunkCount; i++) st.removedDuringGc.push(idx.digest(i).toString("hex"));
           } catch {
             // an unreadable index references nothing GC could keep
           }

@@ -13,7 +13,7 @@ import { lstatOrUndefined, touchAtime } from "./chunk-store.js";
 import type { DataStore } from "./datastore.js";
 import { DatastoreError } from "./errors.js";
 import { readdirOrEmpty, writeFileAtomic, yieldToLoop } from "./internal/fs-util.js";
-import { indexKindOfName, readIndexFile } from "./internal/index-file.js";
+import { type IndexReader, indexKindOfName, readIndexFile } from "./internal/index-reader.js";
 import { CHUNK_FOLDER_COUNT, type Layout, chunkFolderName } from "./layout.js";
 import { BACKUP_TYPES, isBackupTimeName, isSafeName } from "./names.js";
 
@@ -176,7 +176,7 @@ export async function runGarbageCollection(store: DataStore, opts: GcOptions = {
     for (let i = 0; i < files.length; i++) {
       if (opts.signal?.aborted) throw aborted();
       const file = files[i];
-      let idx: ReturnType<typeof readIndexFile>;
+      let idx: IndexReader;
       try {
         idx = readIndexFile(file);
       } catch (err) {
@@ -187,7 +187,7 @@ export async function runGarbageCollection(store: DataStore, opts: GcOptions = {
       status.indexFileCount++;
       status.indexDataBytes += idx.size;
       const rel = path.relative(store.root, file);
-      for (let j = 0; j < idx.chunkCount; j++) touch(idx.digestHexAt(j), rel);
+      for (let j = 0; j < idx.chunkCount; j++) touch(idx.digest(j).toString("hex"), rel);
       opts.onProgress?.({ phase: "mark", done: i + 1, total: files.length, percent: ((i + 1) * 100) / files.length });
       if (i % 16 === 15) await yieldToLoop();
     }

@@ -34,7 +34,7 @@ export type {
   SnapshotInfo,
 } from "./datastore.js";
 export { BackupWriter } from "./backup-writer.js";
-export type { BackupWriterOptions, BackupWriterState, CryptMode } from "./backup-writer.js";
+export type { BackupWriterOptions, BackupWriterState, CryptMode, WrittenIndex } from "./backup-writer.js";
 export { ChunkStore, touchAtime } from "./chunk-store.js";
 export type { ChunkStoreOptions, FsyncLevel, InsertResult } from "./chunk-store.js";
 export { DatastoreError, isDatastoreError } from "./errors.js";
@@ -51,7 +51,6 @@ export { makeUpid, upidStartTime } from "./verify.js";
 export type { SnapshotVerifyOutcome, SnapshotVerifyResult, VerifyOptions, VerifyProgress, VerifyResult } from "./verify.js";
 export { Layout, CHUNK_FOLDER_COUNT, MANIFEST_BLOB, MANIFEST_LOCK_FILE } from "./layout.js";
 export * from "./names.js";
-export { parseIndex, readIndexFile, writeDynamicIndexFile, writeFixedIndexFile } from "./internal/index-file.js";
-export type { ParsedIndex, WrittenIndex, IndexKind } from "./internal/index-file.js";
+export type { IndexKind } from "./internal/index-reader.js";
 export type { ManifestData, ManifestFile, VerifyState } from "./internal/manifest-file.js";
 export { encodeManifest, parseManifestBlob } from "./internal/manifest-file.js";

@@ -10,12 +10,12 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { decodeBlob, verifyBlobCrc } from "@cairn/format";
+import { decodeBlob, isFormatError, verifyBlobCrc } from "@cairn/format";
 import type { DataStore } from "./datastore.js";
 import { DatastoreError, errnoCode, isDatastoreError } from "./errors.js";
 import type { FileLock } from "./flock.js";
 import { existsSync, yieldToLoop } from "./internal/fs-util.js";
-import { indexKindOfName, readIndexFile } from "./internal/index-file.js";
+import { indexKindOfName, readIndexFile } from "./internal/index-reader.js";
 import { type ManifestData, readManifestFile } from "./internal/manifest-file.js";
 import { type SnapshotRef, snapshotToString, validateSnapshot } from "./names.js";
 
@@ -188,12 +188,13 @@ export async function runVerify(store: DataStore, opts: VerifyOptions = {}): Pro
           if (indexKindOfName(f.filename)) {
             const idx = readIndexFile(file);
             const csum = idx.computeCsum();
-            if (!csum.equals(idx.csum) || csum.toString("hex") !== f.csum) {
+            if (!csum.equals(idx.indexCsum) || csum.toString("hex") !== f.csum) {
               entry.errors.push(`${f.filename}: index checksum does not match the manifest`);
             }
             if (idx.size !== Number(f.size)) entry.errors.push(`${f.filename}: size ${idx.size} != manifest ${f.size}`);
             for (let i = 0; i < idx.chunkCount; i++) {
-              const e = await checkChunk(idx.digestHexAt(i), idx.chunkLength(i));
+              const { start, end, digest } = idx.chunkInfo(i);
+              const e = await checkChunk(digest.toString("hex"), end - start);
               if (e) entry.errors.push(`${f.filename}: ${e}`);
               if (i % 64 === 63) await yieldToLoop();
             }
@@ -210,7 +211,7 @@ export async function runVerify(store: DataStore, opts: VerifyOptions = {}): Pro
             }
           }
         } catch (err) {
-          if (errnoCode(err) === "ENOENT" || isDatastoreError(err)) {
+          if (errnoCode(err) === "ENOENT" || isDatastoreError(err) || isFormatError(err)) {
             entry.errors.push(`${f.filename}: ${existsSync(dir) ? "missing or unreadable" : "snapshot vanished"} (${(err as Error).message})`);
           } else throw err;
         }
