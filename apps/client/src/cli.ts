@@ -6,7 +6,7 @@
 import { Command, CommanderError, Option } from "commander";
 import type { KeepOptions } from "@cairn/protocol";
 import { backup, parseSource, summaryText } from "./commands/backup.js";
-import { localBenchmark } from "./commands/benchmark.js";
+import { localBenchmark, uploadBenchmark } from "./commands/benchmark.js";
 import { catalogList } from "./commands/catalog.js";
 import { defaultKeyFile, keyChangePassphrase, keyCreate, keyShow } from "./commands/key.js";
 import { forget, gc, listGroups, listSnapshots, prune, status, taskLog, verify } from "./commands/manage.js";
@@ -240,11 +240,13 @@ export function buildProgram(): Command {
 
   program
     .command("benchmark")
-    .description("measure SHA-256, zstd, AES-256-GCM and chunker speed on this machine")
-    .option("--repository <repo>", "also measure TLS upload speed to this server (not yet: local only)")
+    .description("measure SHA-256, zstd, AES-256-GCM and chunker speed here (and the TLS upload speed with --repository)")
+    .option("--repository <repo>", "also measure the upload speed to this server (or CAIRN_REPOSITORY when given)")
+    .option("--fingerprint <fp>", "server certificate SHA-256 fingerprint (or CAIRN_FINGERPRINT)")
     .addOption(fmtOption())
-    .action(async (o: { outputFormat: OutputFormat }) => {
+    .action(async (o: Common) => {
       const r = await localBenchmark();
+      if (o.repository ?? process.env.CAIRN_REPOSITORY) r.push(await uploadBenchmark(await openConnection(o)));
       print(o.outputFormat, r, r, [
         { header: "name", get: (x) => x.name },
         { header: "MB/s", get: (x) => x.mbPerSecond, right: true },

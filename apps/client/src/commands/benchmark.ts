@@ -6,6 +6,8 @@
 import { createCipheriv, createHash, randomBytes } from "node:crypto";
 import { chunkStream } from "@cairn/chunker";
 import { decodeBlob, encodeBlob } from "@cairn/format";
+import { BACKUP_PATH, CLOSE_CODES, resolveEndpoint, SessionClient } from "@cairn/protocol";
+import type { Connection } from "../connection.js";
 
 export interface BenchResult {
   name: string;
@@ -66,4 +68,37 @@ export async function localBenchmark(seconds = 0.5): Promise<BenchResult[]> {
     }, seconds),
   );
   return out;
+}
+
+/**
+ * TLS upload speed to a server, as PBS measures it: a backup session for `host/benchmark` with
+ * `benchmark=true`, `speedtest` requests of 4 MiB (8 in flight) for `seconds`, then an abort (the
+ * server removes the unfinished snapshot; nothing is stored).
+ */
+export async function uploadBenchmark(conn: Connection, seconds = 3): Promise<BenchResult> {
+  const session = await SessionClient.open(
+    resolveEndpoint(conn.connect),
+    BACKUP_PATH,
+    { store: conn.store, ns: conn.ns, "backup-type": "host", "backup-id": "benchmark", "backup-time": Math.floor(Date.now() / 1000), benchmark: "true" },
+    8,
+  );
+  const body = randomBytes(4 << 20);
+  let bytes = 0;
+  const start = process.hrtime.bigint();
+  const elapsed = () => Number(process.hrtime.bigint() - start) / 1e9;
+  try {
+    const inFlight = new Set<Promise<unknown>>();
+    while (elapsed() < seconds) {
+      const { answer } = await session.enqueue("speedtest", {}, body);
+      const p = answer.then(() => {
+        bytes += body.length;
+        inFlight.delete(p);
+      });
+      inFlight.add(p);
+    }
+    await Promise.all(inFlight);
+  } finally {
+    await session.close(CLOSE_CODES.ABORT, "benchmark done").catch(() => {});
+  }
+  return { name: "TLS upload to server", mbPerSecond: Math.round(bytes / 1e6 / elapsed()) };
 }
