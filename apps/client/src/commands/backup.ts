@@ -192,15 +192,16 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
   let totalBytes = 0;
   let prevReader: BackupReader | undefined;
   try {
-    const prevTime = await writer.previousBackupTime();
+    // previousManifest asks for the base snapshot's time itself (null: no base snapshot).
+    const prevManifest = await writer.previousManifest();
+    const prevTime = prevManifest ? (prevManifest["backup-time"] as number) : null;
     let prevFiles = new Set<string>();
     let prevUnprotected: Record<string, unknown> = {};
-    if (prevTime !== null) {
-      const m = (await writer.previousManifest()) ?? {};
-      const u = (m.unprotected ?? {}) as Record<string, unknown>;
+    if (prevManifest) {
+      const u = (prevManifest.unprotected ?? {}) as Record<string, unknown>;
       // Chunks of a snapshot made with another key (or none) must not be re-used.
       if ((u["key-fingerprint"] ?? null) === (crypt ? crypt.fingerprintFull() : null)) {
-        prevFiles = new Set(((m.files ?? []) as Array<{ filename: string }>).map((f) => f.filename));
+        prevFiles = new Set(((prevManifest.files ?? []) as Array<{ filename: string }>).map((f) => f.filename));
         prevUnprotected = u;
       }
     }
@@ -251,9 +252,11 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
       const catalog = collectSink();
       let summary: ArchiveSummary;
       const chunkerOpts = resolveChunkerOptions();
-      if (prevFiles.has(f.catalog)) await writer.downloadPrevious(f.catalog);
+      const prevCatalog = prevFiles.has(f.catalog) ? writer.downloadPrevious(f.catalog) : undefined;
+      prevCatalog?.catch(() => {});
       if (mode === "legacy") {
         if (prevFiles.has(f.legacy)) await writer.downloadPrevious(f.legacy);
+        await prevCatalog;
         pool.addKnown(writer.knownChunks);
         const handle = await writer.createDynamicIndex(f.legacy, { cryptMode: cryptMode(opts) });
         const stream = encodeArchive(src.path, { catalog, exclude: opts.exclude, stats, onWarning: opts.onWarning });
@@ -265,11 +268,12 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
         let prevPayload: DynamicIndexReader | undefined;
         let reuse: ReturnType<typeof reuseFromPrevious> | undefined;
         if (prevFiles.has(f.meta) && prevFiles.has(f.payload)) {
-          prevPayload = DynamicIndexReader.fromBuffer(await writer.downloadPrevious(f.payload));
-          await writer.downloadPrevious(f.meta);
-          const reader = await openPrevReader();
+          // The downloads and the reader session are independent round trips: overlap them.
+          const [payloadIdx, , reader] = await Promise.all([writer.downloadPrevious(f.payload), writer.downloadPrevious(f.meta), openPrevReader()]);
+          prevPayload = DynamicIndexReader.fromBuffer(payloadIdx);
           reuse = reuseFromPrevious(await openMetadataIndex(reader.readArchive(f.meta)));
         }
+        await prevCatalog;
         pool.addKnown(writer.knownChunks);
         const sink = new ReusingPayloadSink(prevPayload);
         const metaHandle = await writer.createDynamicIndex(f.meta, { cryptMode: cryptMode(opts) });
