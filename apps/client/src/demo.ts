@@ -60,11 +60,13 @@ async function main(): Promise<void> {
 
   const config = new ConfigDir(path.join(demoDir, "config"));
   config.ensure();
-  await createDatastore(config, "demo", path.join(demoDir, "datastore"));
+  // Chunk folders are made on first use: pre-creating PBS's 65,536 folders takes most of a minute
+  // on a busy machine and GC would then scan them all; the layout is the same.
+  await createDatastore(config, "demo", path.join(demoDir, "datastore"), { lazyChunkFolders: true });
   createUser(config, "demo@pbs");
   const secret = createToken(config, "demo@pbs!demo");
   for (const authId of ["demo@pbs", "demo@pbs!demo"]) setAcl(config, { path: "/datastore/demo", role: "DatastoreAdmin", authId });
-  const srv = await startServer({ configDir: config.dir, listen: "127.0.0.1:0" });
+  const srv = await startServer({ configDir: config.dir, listen: "127.0.0.1:0", lazyChunkFolders: true });
   say(`server: ${srv.url} (fingerprint ${srv.fingerprint.slice(0, 23)}…), datastore ${path.join(demoDir, "datastore")}`);
   try {
     process.env.CAIRN_PASSWORD = secret;
