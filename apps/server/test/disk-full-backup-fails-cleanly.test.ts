@@ -43,8 +43,9 @@ describe("a full disk during upload", () => {
 
   afterAll(async () => {
     console.log(`disk-full rounds: ${rounds}`);
-    await t.close().catch(() => {});
+    // Unmount first (lazily: the server still holds the stores' lock files), then remove the folder.
     if (mounted) execFileSync("umount", ["-l", mnt], { stdio: "ignore" });
+    await t.close();
   });
 
   it(`fails with ERR_NO_SPACE, leaves the store consistent, and the next backup succeeds (${FREE_MIB.length} round(s))`, { timeout: 300_000 }, async (ctx) => {
