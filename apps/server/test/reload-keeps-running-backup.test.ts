@@ -73,6 +73,21 @@ describe("cairn-server reload", () => {
     const chunks = Array.from({ length: 48 }, (_, i) => makeChunk(32 * 1024, 1000 + i));
     const w1 = await BackupWriter.start({ ...d.conn, store: "store1", backupType: "host", backupId: "slow", backupTime: t1 });
     const idx = await w1.createDynamicIndex("data.didx");
+    // REST traffic all through the reload: a fresh connection per request, and a keep-alive
+    // client; none may fail, and answers come from both generations.
+    const seenPids = new Set<number>();
+    let polling = true;
+    const keepAlive = new CairnClient(d.conn);
+    const poller = (async () => {
+      let n = 0;
+      while (polling) {
+        seenPids.add(await version(d));
+        await keepAlive.listSnapshots("store1");
+        n++;
+        await sleep(20);
+      }
+      return n;
+    })();
     let reload: Promise<{ code: number | null; stdout: string; stderr: string }> | undefined;
     for (let i = 0; i < chunks.length; i++) {
       await idx.addChunk(chunks[i].digest, chunks[i].data.length, chunks[i].blob);
@@ -80,12 +95,17 @@ describe("cairn-server reload", () => {
       await sleep(100);
     }
     const r = await reload!;
+    await waitFor("the poller to reach the new generation", () => seenPids.size > 1 || undefined, 10_000);
+    polling = false;
+    expect(await poller).toBeGreaterThan(10);
+    await keepAlive.close();
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const { "old-pid": oldPid, "new-pid": newPid } = JSON.parse(r.stdout) as { "old-pid": number; "new-pid": number };
     track(newPid);
     expect(oldPid).toBe(first.pid);
     expect(newPid).not.toBe(oldPid);
+    expect([...seenPids].sort()).toEqual([oldPid, newPid].sort());
     expect(readPidFile(d.pidFile)).toBe(newPid);
     // The old process still serves backup 1; new connections reach the new one.
     expect(isRunning(oldPid)).toBe(true);
