@@ -7,6 +7,8 @@
 // - privilege: what an ACL role grants on a path (`Datastore.Backup` on `/datastore/store1`).
 // - session: a WebSocket upgraded from `/api2/json/backup` or `/api2/json/reader`.
 // - task: a long operation (GC, verify, a session) with a UPID, log and final state.
+// - generation: one daemon process in a chain of graceful restarts (reload.ts); the pid file
+//   names the generation that owns the listener, older ones only finish their sessions.
 //
 // Invariants: every route authenticates (except the ticket route) and checks privileges before
 // touching a datastore; every name is schema-checked before it reaches a path; a chunk enters
