@@ -144,6 +144,30 @@ describe("cairn-server reload", () => {
     expect(log.some((l) => l.pid === newPid && l.generation === 2 && l.msg === "listening")).toBe(true);
   });
 
+  it("SIGTERM ends an old generation that is still draining; its unfinished backup is removed", async () => {
+    const before = readPidFile(d.pidFile)!;
+    const t3 = Math.floor(Date.now() / 1000) + 10;
+    const w = await BackupWriter.start({ ...d.conn, store: "store1", backupType: "host", backupId: "cut", backupTime: t3 });
+    const idx = await w.createDynamicIndex("data.didx");
+    const c = makeChunk(10_000, 99);
+    await idx.addChunk(c.digest, c.data.length, c.blob);
+    const r = await runCli(["reload", "--config", d.config.dir, "--output-format", "json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const { "new-pid": next } = JSON.parse(r.stdout) as { "new-pid": number };
+    track(next);
+    expect(isRunning(before)).toBe(true);
+    process.kill(before, "SIGTERM");
+    await waitFor("the draining generation to stop", () => !isRunning(before) || undefined, 15_000, 50);
+    await expect(w.finish()).rejects.toThrow();
+    const api = new CairnClient(d.conn);
+    try {
+      expect((await api.listSnapshots("store1", { "backup-id": "cut" })).length).toBe(0);
+    } finally {
+      await api.close();
+    }
+    expect(await version(d)).toBe(next);
+  });
+
   it("reload without a running daemon is a clear error", async () => {
     await killAll(d);
     const r = await runCli(["reload", "--config", d.config.dir]);
