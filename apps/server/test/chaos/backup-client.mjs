@@ -1,16 +1,17 @@
 // A chaos client (run as a child process, so the test can SIGKILL it): backs up one group in a
-// loop until its deadline, through @cairn/protocol's BackupWriter, re-using the previous
+// loop until its deadline or stop file, through @cairn/protocol's BackupWriter, re-using the previous
 // snapshot's chunks when there is one. Chunks come from a pool shared by all clients, so they
 // dedup across groups and runs. One JSON line per event on stdout: "finishing" (the expected
 // content hash, before finish), "finished", "restored" (a quarter of the finished snapshots are
 // read back at once: reader sessions join the chaos), "failed" (code). Args: one JSON object.
 
 import { createHash } from "node:crypto";
+import fs from "node:fs";
 import { chunkDigest, encodeBlob } from "@cairn/format";
 import { BackupReader, BackupWriter, CairnClient } from "@cairn/protocol";
 
 const opts = JSON.parse(process.argv[2]);
-const { conn, backupId, deadline, poolSize, chunksPerBackup, chunkSize, pauseMs } = opts;
+const { conn, backupId, deadline, stopFile, poolSize, chunksPerBackup, chunkSize, pauseMs } = opts;
 let seed = opts.seed >>> 0 || 1;
 
 function rand() {
@@ -63,7 +64,8 @@ async function restoreHash(time) {
 
 let lastTime = await newestSnapshotTime();
 let n = 0;
-while (Date.now() < deadline) {
+// The test ends the run early (creating stopFile) once enough backups finished.
+while (Date.now() < deadline && !fs.existsSync(stopFile)) {
   const time = Math.max(Math.floor(Date.now() / 1000), lastTime + 1);
   lastTime = time;
   // Mostly pool chunks (dedup within and across groups), one unique chunk per backup.
