@@ -4,7 +4,7 @@
 // archive stays well-formed (a shrunk file is padded with zeros to its declared size).
 
 import type { BigIntStats } from "node:fs";
-import { constants as fsc } from "node:fs";
+import { constants as fsc, readlinkSync } from "node:fs";
 import { type FileHandle, open, readlink } from "node:fs/promises";
 import { CatalogWriter } from "./catalog.js";
 import {
@@ -23,6 +23,7 @@ import {
   PREFIX_SIZE,
 } from "./format.js";
 import type { ByteSink } from "./sinks.js";
+import { AdaptiveIo } from "./internal/adaptive-io.js";
 import type { PayloadSink, ReuseDecider, ReuseHint } from "./split.js";
 import { type WalkEntry, type WalkEvent, type WalkOptions, walk } from "./walker.js";
 import { defaultWarningHandler, makeWarning, type WarningHandler } from "./warnings.js";
@@ -275,7 +276,8 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
     hint?: ReuseHint;
     pre?: Promise<FileSource | undefined>;
   }
-  const walker = walk(root, { ...options, onWarning: warn, counters });
+  const io = new AdaptiveIo();
+  const walker = walk(root, { ...options, onWarning: warn, counters, io });
   const queue: Item[] = [];
   let walkDone = false;
 
@@ -336,7 +338,7 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
       } else if (e.kind === "symlink") {
         let target: Buffer;
         try {
-          target = await readlink(e.abs, { encoding: "buffer" });
+          target = io.syncOk ? io.run(() => readlinkSync(e.abs, { encoding: "buffer" })) : await readlink(e.abs, { encoding: "buffer" });
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           warn(makeWarning(e.rel, code === "ENOENT" ? "vanished" : "replaced", `cannot read link: ${(err as Error).message}`));

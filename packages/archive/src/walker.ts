@@ -3,10 +3,11 @@
 // the directories on the current path, so memory does not grow with the size of the tree.
 
 import type { BigIntStats } from "node:fs";
-import { constants as fsc } from "node:fs";
-import { lstat, open, readdir, stat } from "node:fs/promises";
+import { constants as fsc, lstat as fsLstat, lstatSync, readdirSync } from "node:fs";
+import { open, readdir, stat } from "node:fs/promises";
 import { DirMatcher, EXCLUDE_FILE_NAME, type ExcludeRules, rulesFromOption } from "./exclude.js";
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from "./format.js";
+import { AdaptiveIo } from "./internal/adaptive-io.js";
 import { fsJoin, joinPath } from "./internal/paths.js";
 import { makeWarning, type WarningHandler } from "./warnings.js";
 
@@ -36,7 +37,11 @@ export interface WalkOptions {
   onWarning?: WarningHandler;
   /** Incremented for every entry left out by a rule. */
   counters?: { excluded: number };
+  /** Shared sync/async decision (internal; the encoder passes its own). */
+  io?: AdaptiveIo;
 }
+
+type StatResult = BigIntStats | { error: unknown };
 
 interface Frame {
   entry: WalkEntry;
@@ -44,6 +49,34 @@ interface Frame {
   i: number;
   rules: ExcludeRules[];
   matcher: DirMatcher | null;
+  /** lstat of names[k] for k in [i, started), already under way (see STAT_AHEAD). */
+  stats: (Promise<StatResult> | undefined)[];
+  started: number;
+}
+
+/**
+ * lstat strategy: synchronously while that is fast (see AdaptiveIo); otherwise asynchronously
+ * with up to STAT_AHEAD calls of the current directory in flight ahead of the entry being
+ * consumed. Results are consumed in sorted order either way, so the output is the same.
+ */
+const STAT_AHEAD = 48;
+
+function lstatAsync(abs: Buffer): Promise<StatResult> {
+  return new Promise((resolve) => {
+    fsLstat(abs, { bigint: true }, (error, st) => resolve(error ? { error } : st));
+  });
+}
+
+function lstatNow(abs: Buffer): StatResult {
+  try {
+    return lstatSync(abs, { bigint: true });
+  } catch (error) {
+    return { error };
+  }
+}
+
+function newFrame(entry: WalkEntry, rules: ExcludeRules[]): Frame {
+  return { entry, names: null, i: 0, rules, matcher: null, stats: [], started: 0 };
 }
 
 function kindOf(mode: number): WalkKind | "socket" | undefined {
@@ -66,41 +99,60 @@ function kindOf(mode: number): WalkKind | "socket" | undefined {
   }
 }
 
+function isStats(r: StatResult): r is BigIntStats {
+  return !("error" in r);
+}
+
 function errCode(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException)?.code;
 }
 
 export async function* walk(root: string | Buffer, opts: WalkOptions = {}): AsyncGenerator<WalkEvent> {
   const warn = opts.onWarning ?? (() => {});
+  const io = opts.io ?? new AdaptiveIo();
   const rootAbs = typeof root === "string" ? Buffer.from(root, "utf8") : root;
   // the root itself may be given through a symlink; nothing below it is followed
   const rootStat = await stat(rootAbs, { bigint: true });
   if (!rootStat.isDirectory()) throw new TypeError(`archive root is not a directory: ${rootAbs.toString()}`);
   const excludeFile = opts.excludeFileName === undefined ? Buffer.from(EXCLUDE_FILE_NAME) : opts.excludeFileName === null ? null : Buffer.from(opts.excludeFileName);
   const rootEntry: WalkEntry = { kind: "dir", abs: rootAbs, rel: Buffer.alloc(0), name: Buffer.alloc(0), stat: rootStat, mountPoint: false };
-  const stack: Frame[] = [{ entry: rootEntry, names: null, i: 0, rules: rulesFromOption(opts.exclude), matcher: null }];
+  const stack: Frame[] = [newFrame(rootEntry, rulesFromOption(opts.exclude))];
   yield { type: "enter", entry: rootEntry };
 
   while (stack.length > 0) {
     const frame = stack[stack.length - 1];
-    if (frame.names === null) await openFrame(frame, excludeFile, warn);
+    if (frame.names === null) await openFrame(frame, excludeFile, warn, io);
     const names = frame.names!;
     if (frame.i >= names.length) {
       stack.pop();
       yield { type: "leave", entry: frame.entry };
       continue;
     }
-    const name = names[frame.i++];
+    const k = frame.i++;
+    const name = names[k];
     const abs = fsJoin(frame.entry.abs, name);
     const rel = joinPath(frame.entry.rel, name);
-    let stat: BigIntStats;
-    try {
-      stat = await lstat(abs, { bigint: true });
-    } catch (e) {
+    let result: StatResult;
+    if (frame.stats[k] === undefined && io.syncOk) {
+      result = io.run(() => lstatNow(abs));
+    } else {
+      // keep up to STAT_AHEAD lstat calls of this directory in flight
+      const limit = Math.min(names.length, k + STAT_AHEAD);
+      if (frame.started <= k) frame.started = k;
+      while (frame.started < limit) {
+        const j = frame.started++;
+        frame.stats[j] = j === k ? lstatAsync(abs) : lstatAsync(fsJoin(frame.entry.abs, names[j]));
+      }
+      result = await frame.stats[k]!;
+      frame.stats[k] = undefined;
+    }
+    if (!isStats(result)) {
+      const e = result.error;
       if (errCode(e) === "ENOENT") warn(makeWarning(rel, "vanished", "vanished before it was read"));
       else warn(makeWarning(rel, "unreadable", `cannot stat: ${(e as Error).message}`));
       continue;
     }
+    const stat = result;
     const kind = kindOf(Number(stat.mode));
     if (kind === "socket") {
       warn(makeWarning(rel, "socket-skipped", "socket skipped"));
@@ -117,7 +169,7 @@ export async function* walk(root: string | Buffer, opts: WalkOptions = {}): Asyn
     const entry: WalkEntry = { kind, abs, rel, name, stat, mountPoint: false };
     if (kind === "dir") {
       entry.mountPoint = !opts.crossDevices && stat.dev !== rootStat.dev;
-      stack.push({ entry, names: null, i: 0, rules: frame.rules, matcher: null });
+      stack.push(newFrame(entry, frame.rules));
       yield { type: "enter", entry };
     } else {
       yield { type: "leaf", entry };
@@ -125,7 +177,7 @@ export async function* walk(root: string | Buffer, opts: WalkOptions = {}): Asyn
   }
 }
 
-async function openFrame(frame: Frame, excludeFile: Buffer | null, warn: WarningHandler): Promise<void> {
+async function openFrame(frame: Frame, excludeFile: Buffer | null, warn: WarningHandler, io: AdaptiveIo): Promise<void> {
   const { entry } = frame;
   if (entry.mountPoint) {
     frame.names = [];
@@ -133,7 +185,7 @@ async function openFrame(frame: Frame, excludeFile: Buffer | null, warn: Warning
   }
   let names: Buffer[];
   try {
-    names = await readdir(entry.abs, { encoding: "buffer" });
+    names = io.syncOk ? io.run(() => readdirSync(entry.abs, { encoding: "buffer" })) : await readdir(entry.abs, { encoding: "buffer" });
   } catch (e) {
     const code = errCode(e);
     if (code === "ENOENT" || code === "ENOTDIR") warn(makeWarning(entry.rel, "vanished", "directory vanished while read; kept empty"));
@@ -142,6 +194,7 @@ async function openFrame(frame: Frame, excludeFile: Buffer | null, warn: Warning
   }
   names.sort(Buffer.compare);
   frame.names = names;
+  frame.stats = [];
   if (excludeFile && names.some((n) => n.equals(excludeFile))) {
     try {
       // O_NOFOLLOW|O_NONBLOCK: an exclude "file" that is a symlink or fifo is not read
