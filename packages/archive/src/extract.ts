@@ -5,12 +5,29 @@
 
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { constants as fsc } from "node:fs";
+import {
+  closeSync,
+  constants as fsc,
+  fchmodSync,
+  fchownSync,
+  ftruncateSync,
+  futimesSync,
+  lchownSync,
+  chmodSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rename, rm, symlink, unlink } from "node:fs/promises";
 import { promisify } from "node:util";
 import { type ArchiveEvent, type ByteStream, decodeArchive } from "./decoder.js";
 import { ArchiveError } from "./errors.js";
 import { checkPayloadHeader, type EntryMeta, FLAG_HAS_LINKS, PAYLOAD_HEADER_SIZE, S_IFBLK, S_IFMT } from "./format.js";
+import { AdaptiveIo } from "./internal/adaptive-io.js";
 import { absoluteFsPath, fsJoin, joinPath, type PathLike, pathKey } from "./internal/paths.js";
 import { type RandomAccessReader, readExactAt, readerStream } from "./random-access.js";
 import { defaultWarningHandler, makeWarning, type WarningHandler } from "./warnings.js";
@@ -55,11 +72,70 @@ export interface ExtractHooks {
 }
 
 const SPARSE_BLOCK = 64 * 1024;
-/** Files up to this size are buffered and written in the background, MAX_PENDING at a time. */
-const BACKGROUND_MAX = 256 * 1024;
-const MAX_PENDING = 16;
+/**
+ * Files up to this size are collected in memory and written at once: synchronously while the
+ * filesystem is fast (AdaptiveIo), else in the background, MAX_PENDING at a time.
+ */
+const SMALL_MAX = 256 * 1024;
+const MAX_PENDING = 32;
 const ZERO_BLOCK = Buffer.alloc(SPARSE_BLOCK);
-const TMP_OPEN_FLAGS = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
+/** Flags of every file the extractor creates: a new file, never through a symlink. */
+const CREATE_FLAGS = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
+
+/**
+ * The ranges of `piece` to write: everything, or (sparse) only the runs of 64 KiB blocks that
+ * are not all zero; the holes come from extending the file to its size at the end.
+ */
+function dataRuns(piece: Buffer, sparse: boolean): [number, number][] {
+  if (!sparse) return piece.length > 0 ? [[0, piece.length]] : [];
+  const runs: [number, number][] = [];
+  let runStart = -1;
+  for (let o = 0; o < piece.length; o += SPARSE_BLOCK) {
+    const blockEnd = Math.min(o + SPARSE_BLOCK, piece.length);
+    const zero = piece.subarray(o, blockEnd).equals(blockEnd - o === SPARSE_BLOCK ? ZERO_BLOCK : ZERO_BLOCK.subarray(0, blockEnd - o));
+    if (!zero && runStart < 0) runStart = o;
+    if (zero && runStart >= 0) {
+      runs.push([runStart, o]);
+      runStart = -1;
+    }
+  }
+  if (runStart >= 0) runs.push([runStart, piece.length]);
+  return runs;
+}
+
+/** Collects a small file's content: its only piece as is, several pieces concatenated. */
+async function collect(content: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<{ data: Buffer; copied: boolean }> {
+  const parts: Buffer[] = [];
+  let length = 0;
+  for await (const piece of content) {
+    parts.push(piece);
+    length += piece.length;
+  }
+  if (parts.length === 1) return { data: parts[0], copied: false };
+  return { data: Buffer.concat(parts, length), copied: true };
+}
+
+/**
+ * The process umask from /proc/self/status (Linux), read once; undefined if unknown. Reading it
+ * through process.umask() is deprecated, and setting it to read it back would race with other
+ * code creating files.
+ */
+let umaskCache: number | null | undefined = null;
+function processUmask(): number | undefined {
+  if (umaskCache === null) {
+    try {
+      const m = /^Umask:\s*([0-7]+)$/m.exec(readFileSync("/proc/self/status", "latin1"));
+      umaskCache = m ? Number.parseInt(m[1], 8) : undefined;
+    } catch {
+      umaskCache = undefined;
+    }
+  }
+  return umaskCache;
+}
+
+function fileExists(path: Buffer): ArchiveError {
+  return new ArchiveError("ERR_ARCHIVE_ESCAPE", "file path already exists and is not one this run created", { path });
+}
 
 /**
  * Seconds for utimes. Node's libuv turns the double into a timespec with microsecond precision
@@ -108,6 +184,8 @@ export class Extractor {
   private tmpCounter = 0;
   private readonly pending = new Set<Promise<void>>();
   private pendingError: unknown = undefined;
+  private readonly io = new AdaptiveIo();
+  private readonly umask = processUmask();
   private readonly euid = process.geteuid?.() ?? -1;
   private readonly egid = process.getegid?.() ?? -1;
   private done = false;
@@ -203,11 +281,18 @@ export class Extractor {
         return;
       case "file": {
         const content = ev.content ?? this.payloadContent(ev.contentOffset, ev.meta.size, ev.path);
-        if (background && ev.meta.size <= BACKGROUND_MAX) {
-          const parts: Buffer[] = [];
-          for await (const piece of content) parts.push(Buffer.from(piece));
-          const { path, meta } = ev;
-          await this.spawn(() => this.writeFile(abs, path, meta, parts));
+        if (ev.meta.size <= SMALL_MAX) {
+          const { data, copied } = await collect(content);
+          if (!this.opts.allowExisting && (this.io.syncOk || !background)) {
+            this.io.run(() => this.writeSmallSync(abs, ev.path, ev.meta, data));
+          } else if (background) {
+            // pieces may be views of a buffer the source reuses: keep a copy for the background write
+            const own = copied ? data : Buffer.from(data);
+            const { path, meta } = ev;
+            await this.spawn(() => this.writeFile(abs, path, meta, [own]));
+          } else {
+            await this.writeFile(abs, ev.path, ev.meta, [data]);
+          }
         } else {
           await this.writeFile(abs, ev.path, ev.meta, content);
         }
@@ -216,7 +301,8 @@ export class Extractor {
         return;
       }
       case "symlink":
-        await symlink(ev.target, abs);
+        if (this.io.syncOk) this.io.run(() => symlinkSync(ev.target, abs));
+        else await symlink(ev.target, abs);
         await this.applyMeta(abs, ev.meta, true);
         this.stats.symlinks++;
         return;
@@ -247,7 +333,8 @@ export class Extractor {
 
   private async makeDir(abs: Buffer, path: Buffer): Promise<void> {
     try {
-      await mkdir(abs, 0o700);
+      if (this.io.syncOk) this.io.run(() => mkdirSync(abs, 0o700));
+      else await mkdir(abs, 0o700);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       const st = await lstat(abs);
@@ -271,18 +358,80 @@ export class Extractor {
     if (pos < start + size) throw new ArchiveError("ERR_ARCHIVE_TRUNCATED", "payload stream ends inside file content", { path, offset: pos });
   }
 
-  /** Writes a regular file via a temp name in the same folder; removes the temp on any error. */
+  /**
+   * Writes a small file synchronously: open (new file, no symlink), one write per data run,
+   * fchown/fchmod/futimes on the descriptor, close — no temp name (see writeFile). On an error
+   * after the file was created it is removed with a `partial-removed` warning.
+   */
+  writeSmallSync(abs: Buffer, path: Buffer, meta: EntryMeta, data: Buffer): void {
+    if (data.length !== meta.size) throw new ArchiveError("ERR_ARCHIVE_CORRUPT", `file content has ${data.length} bytes, ${meta.size} declared`, { path });
+    // create with the final permissions when the umask leaves them alone (saves the fchmod);
+    // setuid/setgid bits are always set last (a write by a non-root owner clears them)
+    const perm = meta.mode & 0o7777;
+    const exact = this.umask !== undefined && (perm & (this.umask | 0o7000)) === 0;
+    let fd: number;
+    try {
+      fd = openSync(abs, CREATE_FLAGS, exact ? perm : 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EEXIST") throw fileExists(path);
+      throw e;
+    }
+    try {
+      let written = 0;
+      for (const [start, end] of dataRuns(data, this.sparse)) {
+        let done = start;
+        while (done < end) done += writeSync(fd, data, done, end - done, done);
+        written = end;
+      }
+      if (written < meta.size) ftruncateSync(fd, meta.size);
+      if (this.owner && !(meta.uid === this.euid && meta.gid === this.egid)) fchownSync(fd, meta.uid, meta.gid);
+      if (!exact) fchmodSync(fd, perm);
+      const t = nsToSeconds(meta.mtimeNs);
+      futimesSync(fd, t, t);
+    } catch (e) {
+      try {
+        closeSync(fd);
+      } catch {}
+      try {
+        unlinkSync(abs);
+      } catch {}
+      this.warn(makeWarning(path, "partial-removed", `partial file removed: ${(e as Error).message}`));
+      throw e;
+    }
+    closeSync(fd);
+    this.stats.bytes += meta.size;
+  }
+
+  /**
+   * Writes a regular file. Without `allowExisting` it is created directly at its final name with
+   * O_CREAT|O_EXCL|O_NOFOLLOW: the folder was created by this run (or is the empty target), so
+   * anything already at that name was put there by someone else and is refused
+   * (ERR_ARCHIVE_ESCAPE), never followed or replaced. With `allowExisting` it is written to a
+   * temp name in the same folder and renamed over whatever is there. On any error the partial
+   * file is removed (`partial-removed` warning) and the error names the entry.
+   */
   async writeFile(abs: Buffer, path: Buffer, meta: EntryMeta, content: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
-    const dir = abs.subarray(0, abs.lastIndexOf(0x2f));
+    const direct = !this.opts.allowExisting;
     let tmp: Buffer;
     let fh: Awaited<ReturnType<typeof open>>;
-    for (;;) {
-      tmp = fsJoin(dir, Buffer.from(`.cxar-tmp-${process.pid}-${this.tmpCounter++}-${randomBytes(4).toString("hex")}`));
+    if (direct) {
+      tmp = abs;
       try {
-        fh = await open(tmp, TMP_OPEN_FLAGS, 0o600);
-        break;
+        fh = await open(abs, CREATE_FLAGS, 0o600);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        if ((e as NodeJS.ErrnoException).code === "EEXIST") throw fileExists(path);
+        throw e;
+      }
+    } else {
+      const dir = abs.subarray(0, abs.lastIndexOf(0x2f));
+      for (;;) {
+        tmp = fsJoin(dir, Buffer.from(`.cxar-tmp-${process.pid}-${this.tmpCounter++}-${randomBytes(4).toString("hex")}`));
+        try {
+          fh = await open(tmp, CREATE_FLAGS, 0o600);
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        }
       }
     }
     try {
@@ -301,7 +450,7 @@ export class Extractor {
       const t = nsToSeconds(meta.mtimeNs);
       await fh.utimes(t, t);
       await fh.close();
-      await rename(tmp, abs);
+      if (!direct) await rename(tmp, abs);
       this.stats.bytes += meta.size;
     } catch (e) {
       await fh.close().catch(() => {});
@@ -313,26 +462,10 @@ export class Extractor {
 
   /** Writes one piece at `pos`; returns the end offset of the last byte written (0 if none). */
   private async writePiece(fh: Awaited<ReturnType<typeof open>>, piece: Buffer, pos: number): Promise<number> {
-    if (!this.sparse) {
-      await writeAll(fh, piece, pos);
-      return piece.length > 0 ? pos + piece.length : 0;
-    }
     let written = 0;
-    // write non-zero runs only; holes come from the final truncate
-    let runStart = -1;
-    for (let o = 0; o < piece.length; o += SPARSE_BLOCK) {
-      const blockEnd = Math.min(o + SPARSE_BLOCK, piece.length);
-      const zero = piece.subarray(o, blockEnd).equals(blockEnd - o === SPARSE_BLOCK ? ZERO_BLOCK : ZERO_BLOCK.subarray(0, blockEnd - o));
-      if (!zero && runStart < 0) runStart = o;
-      if (zero && runStart >= 0) {
-        await writeAll(fh, piece.subarray(runStart, o), pos + runStart);
-        written = pos + o;
-        runStart = -1;
-      }
-    }
-    if (runStart >= 0) {
-      await writeAll(fh, piece.subarray(runStart), pos + runStart);
-      written = pos + piece.length;
+    for (const [start, end] of dataRuns(piece, this.sparse)) {
+      await writeAll(fh, piece.subarray(start, end), pos + start);
+      written = pos + end;
     }
     return written;
   }
@@ -361,6 +494,15 @@ export class Extractor {
   }
 
   private async applyMeta(abs: Buffer, meta: EntryMeta, isSymlink: boolean): Promise<void> {
+    if (this.io.syncOk) {
+      this.io.run(() => {
+        if (this.owner) lchownSync(abs, meta.uid, meta.gid);
+        if (!isSymlink) chmodSync(abs, meta.mode & 0o7777);
+        const t = nsToSeconds(meta.mtimeNs);
+        lutimesSync(abs, t, t);
+      });
+      return;
+    }
     if (this.owner) await lchown(abs, meta.uid, meta.gid);
     // Linux cannot chmod a symlink; its mode is always 0777
     if (!isSymlink) await chmod(abs, meta.mode & 0o7777);
