@@ -48,8 +48,15 @@ restore)
   dest=${3:?usage: cairn-peer.sh restore REPO DEST}
   # shellcheck disable=SC1091
   source "$repo/env"
-  "${client[@]}" restore host/bench host.cxar "$dest/host"
-  "${client[@]}" restore host/bench disk.img "$dest/disk.img"
+  # The two archives restore side by side: the tree is bound by file creation on one core, the
+  # image by chunk transfer and decoding; both read the same (latest) snapshot.
+  snap=$("${client[@]}" snapshots host/bench --output-format json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const l=JSON.parse(s).filter(x=>x.finished);const t=l.map(x=>x["backup-time"]).sort((a,b)=>b-a)[0];console.log(`host/bench/${t}`)})')
+  "${client[@]}" restore "$snap" host.cxar "$dest/host" & tree=$!
+  "${client[@]}" restore "$snap" disk.img "$dest/disk.img" & image=$!
+  status=0
+  wait "$tree" || status=$?
+  wait "$image" || status=$?
+  exit "$status"
   ;;
 done)
   if [[ -f $repo/server.pid ]]; then

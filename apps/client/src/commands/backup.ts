@@ -307,11 +307,15 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
     };
 
     // An image that will be re-used costs only index bookkeeping: it runs beside the other
-    // sources. Sources that must be read run one after the other, so only one of them has
-    // buffers in flight at a time (the pool keeps both cores busy either way).
+    // sources. Sources that must be read run one after the other on a first backup, so only one
+    // of them has buffers in flight at a time (the pool keeps both cores busy either way); on an
+    // incremental backup most chunks are known (hashed, never compressed or held for upload), so
+    // they run side by side and the workers hash an image while the main thread walks a tree.
     const imageBytes = [...sized.values()].reduce((a, x) => a + x.size, 0);
     const progress = startProgress("backup", imageBytes, opts.progress);
+    const incremental = prevFiles.size > 0;
     const cheap = (src: BackupSource): boolean => {
+      if (incremental) return true;
       if (src.kind !== "image" || mode !== "metadata" || !prevFiles.has(imageFileName(src.name))) return false;
       const { size, stat } = sized.get(src.name)!;
       const prevStat = (prevUnprotected["image-stats"] as Record<string, ImageStat> | undefined)?.[src.name];
