@@ -5,34 +5,27 @@
 
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import {
-  closeSync,
-  constants as fsc,
-  fchmodSync,
-  fchownSync,
-  ftruncateSync,
-  futimesSync,
-  lchownSync,
-  chmodSync,
-  lutimesSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  symlinkSync,
-  unlinkSync,
-  writeSync,
-} from "node:fs";
+import { close, constants as fsc, fchmod, fchown, ftruncate, futimes, open as openFd, readFileSync, write } from "node:fs";
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rename, rm, symlink, unlink } from "node:fs/promises";
 import { promisify } from "node:util";
 import { type ArchiveEvent, type ByteStream, decodeArchive } from "./decoder.js";
 import { ArchiveError } from "./errors.js";
 import { checkPayloadHeader, type EntryMeta, FLAG_HAS_LINKS, PAYLOAD_HEADER_SIZE, S_IFBLK, S_IFMT } from "./format.js";
-import { AdaptiveIo } from "./internal/adaptive-io.js";
 import { absoluteFsPath, fsJoin, joinPath, type PathLike, pathKey } from "./internal/paths.js";
 import { type RandomAccessReader, readExactAt, readerStream } from "./random-access.js";
 import { defaultWarningHandler, makeWarning, type WarningHandler } from "./warnings.js";
 
 const execFileP = promisify(execFile);
+// descriptor calls through the callback API: each is one thread-pool round trip, without the
+// FileHandle bookkeeping of fs/promises
+const fdOpen = promisify(openFd) as (path: Buffer, flags: number, mode: number) => Promise<number>;
+const fdWrite = (fd: number, b: Buffer, off: number, len: number, pos: number): Promise<number> =>
+  new Promise((resolve, reject) => write(fd, b, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
+const fdTruncate = promisify(ftruncate) as (fd: number, len: number) => Promise<void>;
+const fdChown = promisify(fchown);
+const fdChmod = promisify(fchmod) as (fd: number, mode: number) => Promise<void>;
+const fdUtimes = promisify(futimes) as (fd: number, atime: number, mtime: number) => Promise<void>;
+const fdClose = promisify(close);
 
 export interface ExtractStats {
   entries: number;
@@ -73,11 +66,11 @@ export interface ExtractHooks {
 
 const SPARSE_BLOCK = 64 * 1024;
 /**
- * Files up to this size are collected in memory and written at once: synchronously while the
- * filesystem is fast (AdaptiveIo), else in the background, MAX_PENDING at a time.
+ * Files up to this size are collected in memory and written in the background, MAX_PENDING at a
+ * time (file creation is slow on a busy filesystem; many in flight keep the thread pool busy).
  */
 const SMALL_MAX = 256 * 1024;
-const MAX_PENDING = 32;
+const MAX_PENDING = 64;
 const ZERO_BLOCK = Buffer.alloc(SPARSE_BLOCK);
 /** Flags of every file the extractor creates: a new file, never through a symlink. */
 const CREATE_FLAGS = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
@@ -184,7 +177,6 @@ export class Extractor {
   private tmpCounter = 0;
   private readonly pending = new Set<Promise<void>>();
   private pendingError: unknown = undefined;
-  private readonly io = new AdaptiveIo();
   private readonly umask = processUmask();
   private readonly euid = process.geteuid?.() ?? -1;
   private readonly egid = process.getegid?.() ?? -1;
@@ -283,15 +275,14 @@ export class Extractor {
         const content = ev.content ?? this.payloadContent(ev.contentOffset, ev.meta.size, ev.path);
         if (ev.meta.size <= SMALL_MAX) {
           const { data, copied } = await collect(content);
-          if (!this.opts.allowExisting && (this.io.syncOk || !background)) {
-            this.io.run(() => this.writeSmallSync(abs, ev.path, ev.meta, data));
-          } else if (background) {
+          const { path, meta } = ev;
+          if (!background) {
+            if (this.opts.allowExisting) await this.writeFile(abs, path, meta, [data]);
+            else await this.writeSmall(abs, path, meta, data);
+          } else {
             // pieces may be views of a buffer the source reuses: keep a copy for the background write
             const own = copied ? data : Buffer.from(data);
-            const { path, meta } = ev;
-            await this.spawn(() => this.writeFile(abs, path, meta, [own]));
-          } else {
-            await this.writeFile(abs, ev.path, ev.meta, [data]);
+            await this.spawn(() => (this.opts.allowExisting ? this.writeFile(abs, path, meta, [own]) : this.writeSmall(abs, path, meta, own)));
           }
         } else {
           await this.writeFile(abs, ev.path, ev.meta, content);
@@ -301,8 +292,7 @@ export class Extractor {
         return;
       }
       case "symlink":
-        if (this.io.syncOk) this.io.run(() => symlinkSync(ev.target, abs));
-        else await symlink(ev.target, abs);
+        await symlink(ev.target, abs);
         await this.applyMeta(abs, ev.meta, true);
         this.stats.symlinks++;
         return;
@@ -333,8 +323,7 @@ export class Extractor {
 
   private async makeDir(abs: Buffer, path: Buffer): Promise<void> {
     try {
-      if (this.io.syncOk) this.io.run(() => mkdirSync(abs, 0o700));
-      else await mkdir(abs, 0o700);
+      await mkdir(abs, 0o700);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       const st = await lstat(abs);
@@ -359,11 +348,12 @@ export class Extractor {
   }
 
   /**
-   * Writes a small file synchronously: open (new file, no symlink), one write per data run,
-   * fchown/fchmod/futimes on the descriptor, close — no temp name (see writeFile). On an error
+   * Writes a small file held in memory: open at the final name (new file, no symlink; see
+   * writeFile), one write per data run, fchown/fchmod (only if needed) and futimes on the
+   * descriptor, close — four system calls for most files, no temp name, no rename. On an error
    * after the file was created it is removed with a `partial-removed` warning.
    */
-  writeSmallSync(abs: Buffer, path: Buffer, meta: EntryMeta, data: Buffer): void {
+  async writeSmall(abs: Buffer, path: Buffer, meta: EntryMeta, data: Buffer): Promise<void> {
     if (data.length !== meta.size) throw new ArchiveError("ERR_ARCHIVE_CORRUPT", `file content has ${data.length} bytes, ${meta.size} declared`, { path });
     // create with the final permissions when the umask leaves them alone (saves the fchmod);
     // setuid/setgid bits are always set last (a write by a non-root owner clears them)
@@ -371,7 +361,7 @@ export class Extractor {
     const exact = this.umask !== undefined && (perm & (this.umask | 0o7000)) === 0;
     let fd: number;
     try {
-      fd = openSync(abs, CREATE_FLAGS, exact ? perm : 0o600);
+      fd = await fdOpen(abs, CREATE_FLAGS, exact ? perm : 0o600);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "EEXIST") throw fileExists(path);
       throw e;
@@ -380,25 +370,21 @@ export class Extractor {
       let written = 0;
       for (const [start, end] of dataRuns(data, this.sparse)) {
         let done = start;
-        while (done < end) done += writeSync(fd, data, done, end - done, done);
+        while (done < end) done += await fdWrite(fd, data, done, end - done, done);
         written = end;
       }
-      if (written < meta.size) ftruncateSync(fd, meta.size);
-      if (this.owner && !(meta.uid === this.euid && meta.gid === this.egid)) fchownSync(fd, meta.uid, meta.gid);
-      if (!exact) fchmodSync(fd, perm);
+      if (written < meta.size) await fdTruncate(fd, meta.size);
+      if (this.owner && !(meta.uid === this.euid && meta.gid === this.egid)) await fdChown(fd, meta.uid, meta.gid);
+      if (!exact) await fdChmod(fd, perm);
       const t = nsToSeconds(meta.mtimeNs);
-      futimesSync(fd, t, t);
+      await fdUtimes(fd, t, t);
     } catch (e) {
-      try {
-        closeSync(fd);
-      } catch {}
-      try {
-        unlinkSync(abs);
-      } catch {}
+      await fdClose(fd).catch(() => {});
+      await unlink(abs).catch(() => {});
       this.warn(makeWarning(path, "partial-removed", `partial file removed: ${(e as Error).message}`));
       throw e;
     }
-    closeSync(fd);
+    await fdClose(fd);
     this.stats.bytes += meta.size;
   }
 
@@ -494,15 +480,6 @@ export class Extractor {
   }
 
   private async applyMeta(abs: Buffer, meta: EntryMeta, isSymlink: boolean): Promise<void> {
-    if (this.io.syncOk) {
-      this.io.run(() => {
-        if (this.owner) lchownSync(abs, meta.uid, meta.gid);
-        if (!isSymlink) chmodSync(abs, meta.mode & 0o7777);
-        const t = nsToSeconds(meta.mtimeNs);
-        lutimesSync(abs, t, t);
-      });
-      return;
-    }
     if (this.owner) await lchown(abs, meta.uid, meta.gid);
     // Linux cannot chmod a symlink; its mode is always 0777
     if (!isSymlink) await chmod(abs, meta.mode & 0o7777);
