@@ -17,7 +17,8 @@ export type DatastoreErrorCode =
   | "ERR_BAD_MANIFEST"
   | "ERR_BASE_VANISHED"
   | "ERR_TIME_ORDER"
-  | "ERR_NOT_DATASTORE";
+  | "ERR_NOT_DATASTORE"
+  | "ERR_BAD_INDEX";
 
 export class DatastoreError extends Error {
   readonly code: DatastoreErrorCode;

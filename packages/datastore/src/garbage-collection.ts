@@ -181,8 +181,13 @@ export async function runGarbageCollection(store: DataStore, opts: GcOptions = {
         idx = readIndexFile(file);
       } catch (err) {
         // A forgotten snapshot's index vanished: forget handed its digests to us.
-        if (fs.existsSync(file)) status.warnings.push(`cannot read index ${file}: ${(err as Error).message}`);
-        continue;
+        if (!fs.existsSync(file)) continue;
+        // An index that exists but cannot be read may reference chunks nothing else does: sweeping
+        // now could delete them. Like PBS, fail the whole run before the sweep.
+        throw new DatastoreError("ERR_BAD_INDEX", `garbage collection stopped before sweeping: cannot read index ${file}: ${(err as Error).message}`, {
+          resource: file,
+          cause: err,
+        });
       }
       status.indexFileCount++;
       status.indexDataBytes += idx.size;

@@ -1,4 +1,4 @@
-// The datastore's internal index parser/writer and manifest handling agree with @cairn/format:
+// The datastore and @cairn/format agree on indexes and manifests:
 // indexes written here open with format's readers, format's writers' output is marked by GC and
 // checked by verify, and a signed manifest stays valid after verify updates `unprotected`.
 import { randomBytes } from "node:crypto";

@@ -19,6 +19,29 @@ const HOUR = 3600;
 const sum = (xs: { blob: Buffer }[]) => xs.reduce((a, c) => a + c.blob.length, 0);
 
 describe("garbage collection", () => {
+  it("stops before sweeping when an index cannot be read, and removes nothing", async () => {
+    const { store } = await setup();
+    const referenced = chunks(3, 600);
+    const garbage = chunks(2, 500);
+    await backup(store, { time: T }, referenced);
+    for (const c of garbage) await store.insertChunk(c.digest, c.blob);
+    ageAll(store, [...referenced, ...garbage], 2 * HOUR);
+    const snap = { ns: "", type: "host" as const, id: "h1", time: T };
+    const index = store.layout.archivePath(snap, "root.pxar.didx");
+    const raw = fs.readFileSync(index);
+    fs.writeFileSync(index, raw.subarray(0, raw.length - 7)); // no longer a whole number of entries
+
+    await expect(store.garbageCollection({ atimeSafetySeconds: 0, graceSeconds: 60 })).rejects.toMatchObject({
+      code: "ERR_BAD_INDEX",
+      message: expect.stringContaining("root.pxar.didx"),
+    });
+    for (const c of [...referenced, ...garbage]) expect(store.statChunk(c.digest)).not.toBeNull();
+    // the failed run released its locks: a later run over a mended store works
+    fs.writeFileSync(index, raw);
+    const st = await store.garbageCollection({ atimeSafetySeconds: 0, graceSeconds: 60 });
+    expect(st.removedChunks).toBe(2);
+  });
+
   it("keeps referenced chunks, removes old unreferenced ones, reports exact counters", async () => {
     const { store } = await setup();
     const referenced = chunks(4, 1000);
