@@ -5,7 +5,7 @@
 // For a graceful restart (reload.ts) it can also start on a listener handed over by its
 // predecessor, and hand its own over: stop accepting, let running sessions finish, then exit.
 
-import type net from "node:net";
+import net from "node:net";
 import fastifyWebsocket from "@fastify/websocket";
 import { DatastoreRoutes, MAX_FRAME_SIZE, ProtocolError, toProtocolError } from "@cairn/protocol";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from "fastify";
@@ -191,9 +191,12 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const stopAccepting = () => {
     if (listenerClosed) return;
     draining = true;
-    // Node's close() also drops idle keep-alive connections; busy ones end after their answer
-    // (Connection: close above), upgraded session sockets when their session ends.
-    listenerClosed = new Promise<void>((resolve) => app.server.close(() => resolve()));
+    // Only the listening socket closes. Node's http close() would also drop idle keep-alive
+    // connections, racing a client that is just sending its next request on one ("other side
+    // closed", seen in the reload test). Instead each connection answers its next request with
+    // Connection: close (above), idle ones end by the client's keep-alive timeout (or ours), and
+    // session sockets when their session ends; the callback runs once the last one is gone.
+    listenerClosed = new Promise<void>((resolve) => net.Server.prototype.close.call(app.server, () => resolve()));
   };
 
   const drained = async () => {

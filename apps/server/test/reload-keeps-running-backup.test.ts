@@ -78,11 +78,15 @@ describe("cairn-server reload", () => {
     const seenPids = new Set<number>();
     let polling = true;
     const keepAlive = new CairnClient(d.conn);
+    const pollErrors: string[] = [];
     const poller = (async () => {
       let n = 0;
       while (polling) {
-        seenPids.add(await version(d));
-        await keepAlive.listSnapshots("store1");
+        await version(d).then(
+          (pid) => seenPids.add(pid),
+          (e: Error) => pollErrors.push(`fresh: ${e.message}`),
+        );
+        await keepAlive.listSnapshots("store1").catch((e: Error) => pollErrors.push(`keep-alive: ${e.message}`));
         n++;
         await sleep(20);
       }
@@ -95,9 +99,10 @@ describe("cairn-server reload", () => {
       await sleep(100);
     }
     const r = await reload!;
-    await waitFor("the poller to reach the new generation", () => seenPids.size > 1 || undefined, 10_000);
+    await waitFor(`the poller to reach the new generation (errors: ${pollErrors.join("; ")})`, () => seenPids.size > 1 || pollErrors.length > 0 || undefined, 30_000);
     polling = false;
     expect(await poller).toBeGreaterThan(10);
+    expect(pollErrors).toEqual([]);
     await keepAlive.close();
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
