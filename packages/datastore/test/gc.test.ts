@@ -108,6 +108,8 @@ describe("garbage collection", () => {
     for (const c of garbage) await store.insertChunk(c.digest, c.blob);
     ageChunk(store, garbage[0].digest, 24 * HOUR + 6 * 60);
     ageChunk(store, garbage[1].digest, 24 * HOUR + 4 * 60);
+    // young, but not from this very millisecond: GC's start time has millisecond resolution
+    ageChunk(store, garbage[2].digest, 10);
     const st = await store.garbageCollection();
     expect(st.cutoff).toBe(st.startTime - 24 * 3600_000 - 300_000);
     expect(st.removedChunks).toBe(1);
