@@ -31,6 +31,13 @@ function corpusDir() {
 const mb = (n) => (n / 1e6).toFixed(1);
 const rate = (n, s) => (n / s / 1e6).toFixed(1);
 const now = () => Number(process.hrtime.bigint()) / 1e9;
+/** CPU seconds (user + system, all threads incl. libuv's pool) used by this process so far. */
+const cpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+/** CPU seconds of each step, by row number (1-based). */
+const cpuOf = new Map();
 
 /** A payload sink that counts bytes and satisfies re-use by bookkeeping only, like the client's chunk injection. */
 function countingPayloadSink() {
@@ -69,9 +76,11 @@ async function main() {
     // 1. encode to a counting sink
     let stats = newEncodeStats();
     let archiveBytes = 0;
+    let c = cpu();
     let t = now();
     for await (const piece of encodeArchive(root, { stats, onWarning: warn })) archiveBytes += piece.length;
     let s = now() - t;
+    cpuOf.set(1, cpu() - c);
     rows.push(["encode .cxar -> counting sink", s, stats.bytesRead, stats.entries, archiveBytes]);
 
     // 2. encode to a temp file (input for the restore)
@@ -79,17 +88,21 @@ async function main() {
     const sink = await openFileSink(archivePath);
     const catalog = collectSink();
     stats = newEncodeStats();
+    c = cpu();
     t = now();
     for await (const piece of encodeArchive(root, { stats, catalog, onWarning: warn })) await sink.write(piece);
     await sink.close();
     s = now() - t;
+    cpuOf.set(2, cpu() - c);
     rows.push(["encode .cxar -> file (+catalog)", s, stats.bytesRead, stats.entries, sink.length]);
 
     // 3. restore from the file
     const xs = newExtractStats();
+    c = cpu();
     t = now();
     await extractArchive(createReadStream(archivePath, { highWaterMark: 1 << 20 }), join(work, "restore"), { stats: xs, onWarning: warn });
     s = now() - t;
+    cpuOf.set(3, cpu() - c);
     rows.push(["restore .cxar file -> temp dir", s, xs.bytes, xs.entries, sink.length]);
     await rm(join(work, "restore"), { recursive: true, force: true });
     await rm(archivePath, { force: true });
@@ -97,31 +110,38 @@ async function main() {
     // 4. split encode, then a re-encode where every unchanged file is re-used
     const meta1 = collectSink();
     stats = newEncodeStats();
+    c = cpu();
     t = now();
     for await (const piece of encodeArchive(root, { stats, payload: countingPayloadSink(), onWarning: warn })) meta1.write(piece);
     s = now() - t;
+    cpuOf.set(4, cpu() - c);
     rows.push(["split encode (.mcxar + .pcxar)", s, stats.bytesRead, stats.entries, meta1.length]);
+    c = cpu();
     t = now();
     const prev = await openMetadataIndex(bufferReader(meta1.buffer()));
     const indexS = now() - t;
+    const indexCpu = cpu() - c;
     stats = newEncodeStats();
     let metaBytes = 0;
+    c = cpu();
     t = now();
     for await (const piece of encodeArchive(root, { stats, payload: countingPayloadSink(), reusePayload: reuseFromPrevious(prev), onWarning: warn }))
       metaBytes += piece.length;
     s = now() - t;
+    cpuOf.set(5, cpu() - c);
     rows.push([`split re-encode, ${stats.filesReused} files re-used`, s, stats.bytesReused, stats.entries, metaBytes]);
 
     console.log("");
-    console.log("step                                   seconds    content MB   MB/s    entries   entries/s  output MB");
-    for (const [name, sec, bytes, entries, out] of rows) {
+    console.log("step                                   seconds  cpu s    content MB   MB/s    entries   entries/s  output MB");
+    for (const [i, [name, sec, bytes, entries, out]] of rows.entries()) {
       console.log(
-        `${name.padEnd(38)} ${sec.toFixed(2).padStart(7)} ${mb(bytes).padStart(12)} ${rate(bytes, sec).padStart(7)} ${String(entries).padStart(10)} ${Math.round(entries / sec)
+        `${name.padEnd(38)} ${sec.toFixed(2).padStart(7)} ${(cpuOf.get(i + 1) ?? 0).toFixed(2).padStart(6)} ${mb(bytes).padStart(12)} ${rate(bytes, sec).padStart(7)} ${String(entries).padStart(10)} ${Math.round(entries / sec)
           .toString()
           .padStart(10)} ${mb(out).padStart(10)}`,
       );
     }
-    console.log(`\nprevious-metadata index: ${prev.size} files loaded in ${indexS.toFixed(2)} s; catalog ${mb(catalog.length)} MB`);
+    console.log(`\nprevious-metadata index: ${prev.size} files loaded in ${indexS.toFixed(2)} s (cpu ${indexCpu.toFixed(2)} s); catalog ${mb(catalog.length)} MB`);
+    console.log("cpu s: user + system time of all threads of this process (less noisy than seconds on a shared machine)");
   } finally {
     await rm(work, { recursive: true, force: true });
     if (built) await rm(built, { recursive: true, force: true });
