@@ -276,7 +276,7 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
     hint?: ReuseHint;
     pre?: Promise<FileSource | undefined>;
   }
-  const io = new AdaptiveIo();
+  const io = options.io ?? new AdaptiveIo();
   const walker = walk(root, { ...options, onWarning: warn, counters, io });
   const queue: Item[] = [];
   let walkDone = false;
