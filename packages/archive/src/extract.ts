@@ -1,6 +1,7 @@
 // Safe extraction of decoded entries into a target directory. Paths come only from the
-// archive's own directory records, each created here with mkdir; files are written to an
-// O_EXCL|O_NOFOLLOW temp name and renamed when complete; directory metadata is applied on the
+// archive's own directory records, each created here with mkdir; files are created at their
+// final name with O_CREAT|O_EXCL|O_NOFOLLOW (anything already there is refused), or with
+// allowExisting written to such a temp name and renamed; directory metadata is applied on the
 // way back up; hardlinks may only point at files this run extracted.
 
 import { execFile } from "node:child_process";
