@@ -49,6 +49,12 @@ export interface DecodeBlobOptions {
    * SHA-256(data ‖ id_key) for encrypted blobs and plain SHA-256(data) for unencrypted ones.
    */
   digest?: Uint8Array;
+  /**
+   * Scratch space for the decoded data: when a compressed payload's declared size fits, it is
+   * decompressed straight into this buffer and the result is a view of it (no allocation per
+   * blob). The caller must be done with the previous result before reusing the buffer.
+   */
+  into?: Buffer;
 }
 
 /** What the header says, without touching the payload. */
@@ -168,7 +174,14 @@ export function decodeBlob(raw: Uint8Array, options: DecodeBlobOptions = {}): Bu
   }
   // Plain payloads are copied so the result never aliases (or pins) the caller's raw buffer;
   // decompression and decryption already produce fresh buffers.
-  const data = info.compressed ? decompressBounded(payload, MAX_BLOB_SIZE) : info.encrypted ? payload : Buffer.from(payload);
+  const into = options.into;
+  const data = info.compressed
+    ? decompressBounded(payload, MAX_BLOB_SIZE, into)
+    : info.encrypted
+      ? payload
+      : into !== undefined && into.length >= payload.length
+        ? into.subarray(0, payload.copy(into))
+        : Buffer.from(payload);
   if (options.digest !== undefined) {
     assertDigest(options.digest, "expected digest");
     const actual = chunkDigest(data, info.encrypted ? options.crypt : undefined);

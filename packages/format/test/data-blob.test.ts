@@ -99,6 +99,20 @@ describe("data blob round trips", () => {
     expect(chunkDigest(text, crypt).equals(crypt.computeDigest(text))).toBe(true);
   });
 
+  it.each(cases)("$name blob decodes into a caller's scratch buffer when it fits", ({ opts }) => {
+    const { blob, digest } = encodeChunk(text, opts);
+    const scratch = Buffer.alloc(text.length + 100, 0xee);
+    const out = decodeBlob(blob, { crypt, digest, into: scratch });
+    expect(out.equals(text)).toBe(true);
+    // plain and compressed payloads land in the scratch buffer; decryption makes its own
+    if (!("crypt" in opts) || "compress" in opts) expect(out.buffer).toBe(scratch.buffer);
+    const small = Buffer.alloc(text.length - 1, 0xee);
+    const out2 = decodeBlob(blob, { crypt, digest, into: small });
+    expect(out2.equals(text)).toBe(true);
+    expect(out2.buffer).not.toBe(small.buffer);
+    expect(small.every((b) => b === 0xee)).toBe(true);
+  });
+
   it("accepts a Uint8Array that is not a Buffer", () => {
     const blob = encodeBlob(new Uint8Array(text), { compress: true });
     expect(decodeBlob(new Uint8Array(blob)).equals(text)).toBe(true);

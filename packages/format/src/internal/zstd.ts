@@ -47,8 +47,11 @@ export function compressIfSmaller(data: Uint8Array): Buffer | undefined {
   return n < data.length ? dst.subarray(0, n) : undefined;
 }
 
-/** Decompresses one or more zstd frames, refusing output larger than `limit` bytes. */
-export function decompressBounded(src: Uint8Array, limit: number): Buffer {
+/**
+ * Decompresses one or more zstd frames, refusing output larger than `limit` bytes. With `into`,
+ * a frame whose declared size fits is decompressed into it and a view of it is returned.
+ */
+export function decompressBounded(src: Uint8Array, limit: number, into?: Buffer): Buffer {
   let size: number | null;
   try {
     size = binding.getFrameContentSize(src);
@@ -60,7 +63,7 @@ export function decompressBounded(src: Uint8Array, limit: number): Buffer {
   }
   if (size === null) return decompressStreaming(src, limit);
   dctx ??= new binding.DCtx();
-  const out = Buffer.allocUnsafe(size);
+  const out = into !== undefined && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   let n: number;
   try {
     n = dctx.decompress(out, src);
