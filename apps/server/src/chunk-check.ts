@@ -15,6 +15,14 @@ export interface ChunkCheckRequest {
 
 export type ChunkCheckResult = { ok: true; encrypted: boolean } | { ok: false; code: string; message: string };
 
+let scratch: Buffer | undefined;
+
+function scratchFor(size: number): Buffer | undefined {
+  if (size > MAX_CHUNK_SIZE) return undefined;
+  if (scratch === undefined || scratch.length < size) scratch = Buffer.allocUnsafeSlow(Math.max(size, 4 << 20));
+  return scratch;
+}
+
 export function checkChunk(req: ChunkCheckRequest): ChunkCheckResult {
   const { digest, size, encodedSize } = req;
   // A Buffer view (no copy): after a worker transfer the bytes arrive as a plain Uint8Array.
@@ -35,7 +43,8 @@ export function checkChunk(req: ChunkCheckRequest): ChunkCheckResult {
   if (encrypted) return { ok: true, encrypted };
   let data: Buffer;
   try {
-    data = decodeBlob(blob);
+    // Decoded only to be hashed: into a reused scratch buffer, not a fresh one per chunk.
+    data = decodeBlob(blob, { into: scratchFor(size) });
   } catch (err) {
     return { ok: false, code: "ERR_CHUNK_FORMAT", message: `chunk ${digest} does not decode: ${(err as Error).message}` };
   }

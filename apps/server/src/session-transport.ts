@@ -16,6 +16,7 @@ import {
 } from "@cairn/protocol";
 import type { FastifyBaseLogger } from "fastify";
 import type { WebSocket } from "ws";
+import { handOver } from "./worker-pool.js";
 
 export type OpHandler = (params: Record<string, unknown>, body: Buffer) => Promise<{ result: unknown; body?: Uint8Array }>;
 
@@ -95,6 +96,9 @@ export class SessionTransport {
       this.close(CLOSE_CODES.BAD_FRAME, (err as Error).message);
       return;
     }
+    // A message that fills its own ArrayBuffer (ws allocates one per large message) is ours alone:
+    // its body may be handed to a worker without a copy.
+    if (frame.body.length > 0 && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) handOver(frame.body);
     const header = frame.header as { id?: unknown };
     if (!RequestHeaderCheck.Check(header)) {
       const id = typeof header.id === "number" && Number.isInteger(header.id) && header.id >= 0 ? header.id : 0;

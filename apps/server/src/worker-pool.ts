@@ -20,6 +20,16 @@ interface Slot {
   job: Job | undefined;
 }
 
+const exclusive = new WeakSet<Uint8Array>();
+
+/**
+ * Marks `view` as the only user of its ArrayBuffer (a WebSocket message the transport owns):
+ * checkChunk may then transfer the buffer to a worker instead of copying the bytes.
+ */
+export function handOver(view: Uint8Array): void {
+  exclusive.add(view);
+}
+
 function workerPath(): string {
   const here = fileURLToPath(new URL("./verify-worker.js", import.meta.url));
   if (fs.existsSync(here)) return here;
@@ -64,11 +74,20 @@ export class WorkerPool {
     return slot;
   }
 
-  /** Checks a chunk in a worker; resolves with the verdict and the (returned) chunk bytes. */
+  /**
+   * Checks a chunk in a worker; resolves with the verdict and the (returned) chunk bytes. A
+   * blob marked with `handOver` travels without a copy: its whole ArrayBuffer is transferred (and
+   * detached here); any other blob is copied first.
+   */
   checkChunk(req: ChunkCheckRequest): Promise<{ result: ChunkCheckResult; blob: Buffer }> {
     if (this.#closed) return Promise.reject(new Error("worker pool closed"));
-    const copy = new Uint8Array(new ArrayBuffer(req.blob.length));
-    copy.set(req.blob);
+    let copy: Uint8Array;
+    if (exclusive.has(req.blob) && req.blob.buffer instanceof ArrayBuffer) {
+      copy = req.blob;
+    } else {
+      copy = new Uint8Array(new ArrayBuffer(req.blob.length));
+      copy.set(req.blob);
+    }
     return new Promise((resolve, reject) => {
       this.#queue.push({ id: this.#nextId++, req: { ...req, blob: copy }, resolve, reject });
       this.#pump();
