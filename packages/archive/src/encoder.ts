@@ -4,7 +4,7 @@
 // archive stays well-formed (a shrunk file is padded with zeros to its declared size).
 
 import type { BigIntStats } from "node:fs";
-import { constants as fsc, readlinkSync } from "node:fs";
+import { closeSync, fstatSync, constants as fsc, openSync, readlinkSync, readSync } from "node:fs";
 import { type FileHandle, open, readlink } from "node:fs/promises";
 import { CatalogWriter } from "./catalog.js";
 import {
@@ -198,10 +198,93 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
     }
   }
 
+  /**
+   * readContent with synchronous reads: for a file in the page cache a read takes microseconds,
+   * far less than a round trip through libuv's thread pool. Each read is timed by `io`, which
+   * switches the encoder back to asynchronous reads when the filesystem turns slow.
+   */
+  function* readContentSync(fd: number, size: number, rel: Buffer): Generator<Buffer> {
+    let pos = 0;
+    stats.filesRead++;
+    while (pos < size) {
+      const n = Math.min(readSize, size - pos);
+      const buf = Buffer.allocUnsafe(n);
+      let got = 0;
+      while (got < n) {
+        const bytesRead = io.run(() => readSync(fd, buf, got, n - got, pos + got));
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      stats.bytesRead += got;
+      if (got < n) {
+        warn(makeWarning(rel, "size-changed", `shrank while read (${pos + got} of ${size} bytes); padded with zeros`));
+        buf.fill(0, got);
+        yield buf;
+        pos += n;
+        while (pos < size) {
+          const z = Math.min(readSize, size - pos);
+          yield Buffer.alloc(z);
+          pos += z;
+        }
+        return;
+      }
+      yield buf;
+      pos += n;
+    }
+  }
+
+  function openWarning(e: WalkEntry, err: unknown): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") warn(makeWarning(e.rel, "vanished", "vanished before it was read"));
+    else if (code === "ELOOP") warn(makeWarning(e.rel, "replaced", "replaced by a symlink before it was read"));
+    else warn(makeWarning(e.rel, "unreadable", `cannot open: ${(err as Error).message}`));
+  }
+
+  /** openFile with synchronous calls (see readContentSync). */
+  function openFileSync(e: WalkEntry): FileSource | undefined {
+    let fd: number;
+    try {
+      fd = io.run(() => openSync(e.abs, OPEN_FLAGS));
+    } catch (err) {
+      openWarning(e, err);
+      return undefined;
+    }
+    let st: BigIntStats;
+    try {
+      st = fstatSync(fd, { bigint: true });
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    if (!st.isFile()) {
+      closeSync(fd);
+      warn(makeWarning(e.rel, "replaced", "no longer a regular file"));
+      return undefined;
+    }
+    let open = true;
+    const close = () => {
+      if (open) closeSync(fd);
+      open = false;
+    };
+    return {
+      st,
+      pieces: readContentSync(fd, Number(st.size), e.rel),
+      async done() {
+        try {
+          const after = fstatSync(fd, { bigint: true });
+          reportChange(after, st, e.rel);
+        } finally {
+          close();
+        }
+      },
+      close: async () => close(),
+    };
+  }
+
   /** An open regular file ready to be copied: its pieces, then `done()` (check + close). */
   interface FileSource {
     st: BigIntStats;
-    pieces: AsyncIterable<Buffer> | Buffer[];
+    pieces: AsyncIterable<Buffer> | Iterable<Buffer>;
     /** Reports a change during the read (if not done yet) and closes the file. */
     done(): Promise<void>;
     /** Closes without checking (on abort). */
@@ -213,10 +296,7 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
     try {
       fh = await open(e.abs, OPEN_FLAGS);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") warn(makeWarning(e.rel, "vanished", "vanished before it was read"));
-      else if (code === "ELOOP") warn(makeWarning(e.rel, "replaced", "replaced by a symlink before it was read"));
-      else warn(makeWarning(e.rel, "unreadable", `cannot open: ${(err as Error).message}`));
+      openWarning(e, err);
       return undefined;
     }
     let st: BigIntStats;
@@ -261,7 +341,10 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
   }
 
   async function checkAfterRead(fh: FileHandle, st: BigIntStats, rel: Buffer): Promise<void> {
-    const after = await fh.stat({ bigint: true });
+    reportChange(await fh.stat({ bigint: true }), st, rel);
+  }
+
+  function reportChange(after: BigIntStats, st: BigIntStats, rel: Buffer): void {
     if (after.size > st.size) warn(makeWarning(rel, "size-changed", `grew while read (${st.size} -> ${after.size} bytes); stored the first ${st.size}`));
     else if (after.size < st.size) return; // already reported by readContent
     else if (after.mtimeNs !== st.mtimeNs) warn(makeWarning(rel, "mtime-changed", "modified while read"));
@@ -295,7 +378,7 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
         item.hint = await options.reusePayload(e.rel, e.stat);
         item.hinted = true;
       }
-      if (!item.hint && lookahead > 0 && e.stat.size <= BigInt(prefetchMax)) {
+      if (!item.hint && lookahead > 0 && !io.syncOk && e.stat.size <= BigInt(prefetchMax)) {
         item.pre = prefetchFile(e);
         item.pre.catch(() => {});
       }
@@ -372,7 +455,7 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
           if (linkKey) meta.flags |= FLAG_HAS_LINKS;
           addEntry("file", meta, e, undefined, meta.payloadOffset);
         } else {
-          const src = item.pre ? await item.pre : await openFile(e);
+          const src = item.pre ? await item.pre : io.syncOk ? openFileSync(e) : await openFile(e);
           item.pre = undefined;
           if (!src) continue;
           try {
@@ -395,9 +478,9 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
               }
             }
             await src.done();
-          } catch (err) {
+          } finally {
+            // after done() this is a no-op; on an error or an early stop of the consumer it closes
             await src.close().catch(() => {});
-            throw err;
           }
         }
         if (linkKey) links.set(linkKey, e.rel);

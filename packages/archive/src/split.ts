@@ -10,7 +10,10 @@ import { type RandomAccessReader, readExactAt } from "./random-access.js";
 export interface PayloadSink {
   /** Offset in the new payload stream where the next `write` lands. */
   position(): number;
-  /** Appends bytes to the new payload stream. */
+  /**
+   * Appends bytes to the new payload stream. The buffer is handed over: the encoder never
+   * touches it again, so a sink may keep (or transfer) it without copying.
+   */
   write(buf: Buffer): void | Promise<void>;
   /**
    * Makes the range [prevOffset, prevOffset + length) of the previous payload stream (a PAYLOAD
