@@ -98,8 +98,8 @@ export class ReusingPayloadSink implements PayloadSink {
   async write(buf: Buffer): Promise<void> {
     if (buf.length === 0) return;
     await this.#flushInjection();
-    // The encoder may reuse its buffer after the promise resolves: keep a copy.
-    await this.#channel.push({ kind: "data", buf: Buffer.from(buf) });
+    // The encoder hands the buffer over (PayloadSink contract): kept without a copy.
+    await this.#channel.push({ kind: "data", buf });
     this.#pos += buf.length;
   }
 

@@ -153,8 +153,13 @@ export class ChunkPool {
     return a.results.map((r: EncodedChunk) => ({ digest: r.digest, size: r.size, blob: r.blob ? Buffer.from(r.blob) : null }));
   }
 
-  /** Hashes and encodes `chunks`, yielding results in input order; injected chunks pass through. */
-  async *encode(chunks: AsyncIterable<Uint8Array | InjectedChunk> | Iterable<Uint8Array | InjectedChunk>): AsyncGenerator<ChunkResult> {
+  /**
+   * Hashes and encodes `chunks`, yielding results in input order; injected chunks pass through.
+   * With `owned`, the caller hands the chunk buffers over: a chunk that spans its whole
+   * ArrayBuffer (a chunk the chunker joined from pieces, a whole read piece) is transferred to a
+   * worker as is, and so detached here; only views into larger buffers are copied.
+   */
+  async *encode(chunks: AsyncIterable<Uint8Array | InjectedChunk> | Iterable<Uint8Array | InjectedChunk>, owned = false): AsyncGenerator<ChunkResult> {
     const it = (Symbol.asyncIterator in chunks ? chunks[Symbol.asyncIterator]() : (chunks as Iterable<Uint8Array | InjectedChunk>)[Symbol.iterator]()) as
       | AsyncIterator<Uint8Array | InjectedChunk>
       | Iterator<Uint8Array | InjectedChunk>;
@@ -181,10 +186,16 @@ export class ChunkPool {
             inFlight.push(Promise.resolve([{ digest: r.value.digest, size: r.value.size, blob: null, injected: true }]));
             continue;
           }
-          // allocUnsafeSlow: an exact, unpooled, not zero-filled ArrayBuffer that can be transferred.
-          const copy = Buffer.allocUnsafeSlow(r.value.length);
-          copy.set(r.value);
-          const ab = copy.buffer as ArrayBuffer;
+          const v = r.value;
+          let ab: ArrayBuffer;
+          if (owned && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && v.buffer instanceof ArrayBuffer && v.byteLength > 0) {
+            ab = v.buffer;
+          } else {
+            // allocUnsafeSlow: an exact, unpooled, not zero-filled ArrayBuffer that can be transferred.
+            const copy = Buffer.allocUnsafeSlow(v.length);
+            copy.set(v);
+            ab = copy.buffer as ArrayBuffer;
+          }
           batch.push(ab);
           batchBytes += ab.byteLength;
           if (batchBytes >= Math.max(this.#batchBytes, this.#slots.length === 0 && inFlight.length === 0 ? INLINE_MAX + 1 : 0) || batch.length >= 256) {

@@ -260,7 +260,7 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
         pool.addKnown(writer.knownChunks);
         const handle = await writer.createDynamicIndex(f.legacy, { cryptMode: cryptMode(opts) });
         const stream = encodeArchive(src.path, { catalog, exclude: opts.exclude, stats, onWarning: opts.onWarning });
-        await upload(handle, pool.encode(chunkStream(stream, chunkerOpts)), pool, progress);
+        await upload(handle, pool.encode(chunkStream(stream, chunkerOpts), true), pool, progress);
         const closed = await handle.close();
         totalBytes += closed.size;
         summary = { name: src.name, files: [f.legacy, f.catalog], size: closed.size, filesRead: stats.filesRead, bytesRead: stats.bytesRead, filesReused: 0, bytesReused: 0 };
@@ -278,13 +278,13 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
         const sink = new ReusingPayloadSink(prevPayload);
         const metaHandle = await writer.createDynamicIndex(f.meta, { cryptMode: cryptMode(opts) });
         const payloadHandle = await writer.createDynamicIndex(f.payload, { cryptMode: cryptMode(opts) });
-        const payloadTask = upload(payloadHandle, pool.encode(sink.chunks(chunkerOpts)), pool, progress);
+        const payloadTask = upload(payloadHandle, pool.encode(sink.chunks(chunkerOpts), true), pool, progress);
         payloadTask.catch(() => {});
         const stream = (async function* () {
           yield* encodeArchive(src.path, { catalog, exclude: opts.exclude, stats, onWarning: opts.onWarning, payload: sink, reusePayload: reuse });
           await sink.end();
         })();
-        await upload(metaHandle, pool.encode(chunkStream(stream, chunkerOpts)), pool, NO_PROGRESS);
+        await upload(metaHandle, pool.encode(chunkStream(stream, chunkerOpts), true), pool, NO_PROGRESS);
         await payloadTask;
         const m = await metaHandle.close();
         const p = await payloadHandle.close();
