@@ -306,28 +306,21 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
       return summary;
     };
 
-    // An image that will be re-used costs only index bookkeeping: it runs beside the other
-    // sources. Sources that must be read run one after the other on a first backup, so only one
-    // of them has buffers in flight at a time (the pool keeps both cores busy either way); on an
-    // incremental backup most chunks are known (hashed, never compressed or held for upload), so
-    // they run side by side and the workers hash an image while the main thread walks a tree.
+    // Two lanes: file trees one after the other (their walk, reads and chunking run on this
+    // thread) beside images one after the other (read, hashed and compressed by the workers), so
+    // a tree's main-thread work and an image's worker work overlap on a first backup. An
+    // incremental backup hashes far more than it compresses or holds for upload: there every
+    // source runs at once.
     const imageBytes = [...sized.values()].reduce((a, x) => a + x.size, 0);
     const progress = startProgress("backup", imageBytes, opts.progress);
     const incremental = prevFiles.size > 0;
-    const cheap = (src: BackupSource): boolean => {
-      if (incremental) return true;
-      if (src.kind !== "image" || mode !== "metadata" || !prevFiles.has(imageFileName(src.name))) return false;
-      const { size, stat } = sized.get(src.name)!;
-      const prevStat = (prevUnprotected["image-stats"] as Record<string, ImageStat> | undefined)?.[src.name];
-      const cur: ImageStat = { size, mtimeNs: String(stat.mtimeNs), ctimeNs: String(stat.ctimeNs), ino: String(stat.ino), dev: String(stat.dev) };
-      return stat.isFile() && prevStat !== undefined && JSON.stringify(prevStat) === JSON.stringify(cur);
-    };
     const results = new Map<BackupSource, ArchiveSummary>();
     try {
-      const sequential = (async () => {
-        for (const src of opts.sources.filter((x) => !cheap(x))) results.set(src, await runSource(src, progress));
-      })();
-      await Promise.all([sequential, ...opts.sources.filter(cheap).map(async (src) => results.set(src, await runSource(src, progress)))]);
+      const lane = async (sources: BackupSource[]) => {
+        for (const src of sources) results.set(src, await runSource(src, progress));
+      };
+      const lanes = incremental ? opts.sources.map((s) => [s]) : [opts.sources.filter((s) => s.kind === "tree"), opts.sources.filter((s) => s.kind === "image")];
+      await Promise.all(lanes.map(lane));
       for (const src of opts.sources) archives.push(results.get(src)!);
     } finally {
       progress.stop();
