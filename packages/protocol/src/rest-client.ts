@@ -4,7 +4,7 @@
 
 import type { TLSSocket } from "node:tls";
 import type { Static } from "@sinclair/typebox";
-import { Client, buildConnector } from "undici";
+import type { Client, buildConnector } from "undici";
 import { type Auth, type ConnectOptions, type Endpoint, hostForUrl, resolveEndpoint } from "./connection.js";
 import { ProtocolError, errorFromBody } from "./errors.js";
 import type { AclEntry, TicketResult, TokenResult, UserInfo } from "./schemas/access.js";
@@ -35,11 +35,16 @@ export interface VerifyOptions {
 }
 
 export class CairnClient {
-  readonly #client: Client;
+  /** undici is loaded on the first request: a backup or restore with a token never needs it. */
+  #client: Promise<Client> | undefined;
   readonly #ep: Endpoint;
 
   constructor(opts: ConnectOptions) {
     this.#ep = resolveEndpoint(opts);
+  }
+
+  async #open(): Promise<Client> {
+    const { Client, buildConnector } = await import("undici");
     const pin = this.#ep.trust.fingerprint;
     const base = buildConnector({ rejectUnauthorized: pin === undefined, ca: pin === undefined ? this.#ep.trust.ca : undefined });
     const connect: buildConnector.connector = (options, callback) =>
@@ -55,7 +60,7 @@ export class CairnClient {
         }
         callback(null, socket);
       });
-    this.#client = new Client(`https://${hostForUrl(this.#ep.host)}:${this.#ep.port}`, { connect });
+    return new Client(`https://${hostForUrl(this.#ep.host)}:${this.#ep.port}`, { connect });
   }
 
   /** Logs in with a password; returns a client that uses the ticket. */
@@ -76,7 +81,8 @@ export class CairnClient {
     if (opts.body !== undefined) headers["content-type"] = "application/json";
     let res: Awaited<ReturnType<Client["request"]>>;
     try {
-      res = await this.#client.request({
+      this.#client ??= this.#open();
+      res = await (await this.#client).request({
         method: method as "GET",
         path: qs.size > 0 ? `${path}?${qs}` : path,
         headers,
@@ -195,7 +201,9 @@ export class CairnClient {
   }
 
   async close(): Promise<void> {
-    await this.#client.close();
+    const client = this.#client;
+    this.#client = undefined;
+    if (client) await (await client).close();
   }
 }
 
