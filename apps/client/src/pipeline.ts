@@ -261,10 +261,7 @@ export class ChunkPool {
    * and the idle workers cost ~50 MB. CAIRN_DECODE_WORKERS=1 uses the pool.
    */
   async decode(blobs: Buffer[], digests: string[]): Promise<Buffer[]> {
-    if (!process.env.CAIRN_DECODE_WORKERS) {
-      if (this.#key && !this.#crypt) this.#crypt = new CryptConfig(this.#key);
-      return blobs.map((b, i) => decodeBlob(b, { crypt: this.#crypt, digest: Buffer.from(digests[i], "hex") }));
-    }
+    if (!process.env.CAIRN_DECODE_WORKERS) return blobs.map((b, i) => this.decodeInto(b, Buffer.from(digests[i], "hex")));
     const owned = blobs.map((b) => {
       if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) return b.buffer;
       const copy = Buffer.allocUnsafeSlow(b.length);
@@ -274,6 +271,16 @@ export class ChunkPool {
     const a = await this.#send({ type: "decode", blobs: owned, digests }, owned);
     if (a.type !== "decoded") throw new ClientError("ERR_INTERNAL", "worker answered the wrong request");
     return a.data.map((d) => Buffer.from(d));
+  }
+
+  /**
+   * Decodes one raw blob on the main thread. With `into`, data that fits is decoded straight
+   * into that buffer and the result is a view of it: nothing is allocated per chunk, and the
+   * caller must be done with the previous contents before passing the same buffer again.
+   */
+  decodeInto(blob: Buffer, digest: Buffer, into?: Buffer): Buffer {
+    if (this.#key && !this.#crypt) this.#crypt = new CryptConfig(this.#key);
+    return decodeBlob(blob, { crypt: this.#crypt, digest, into });
   }
 
   async close(): Promise<void> {

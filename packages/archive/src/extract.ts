@@ -6,14 +6,41 @@
 
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { close, constants as fsc, fchmod, fchown, ftruncate, futimes, open as openFd, readFileSync, write } from "node:fs";
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rename, rm, symlink, unlink } from "node:fs/promises";
+import {
+  chmodSync,
+  close,
+  closeSync,
+  constants as fsc,
+  fchmod,
+  fchmodSync,
+  fchown,
+  fchownSync,
+  ftruncate,
+  ftruncateSync,
+  futimes,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lutimesSync,
+  mkdirSync,
+  open as openFd,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  write,
+  writeSync,
+} from "node:fs";
+import { chmod, lchown, link, lstat, lutimes, mkdir, readdir, rename, rm, symlink, unlink } from "node:fs/promises";
 import { promisify } from "node:util";
 import { type ArchiveEvent, type ByteStream, decodeArchive } from "./decoder.js";
 import { ArchiveError } from "./errors.js";
 import { checkPayloadHeader, type EntryMeta, FLAG_HAS_LINKS, PAYLOAD_HEADER_SIZE, S_IFBLK, S_IFMT } from "./format.js";
+import { AdaptiveIo } from "./internal/adaptive-io.js";
 import { absoluteFsPath, fsJoin, joinPath, type PathLike, pathKey } from "./internal/paths.js";
-import { type RandomAccessReader, readExactAt, readerStream } from "./random-access.js";
+import { type RandomAccessReader, readExactAt, readerPieces } from "./random-access.js";
 import { defaultWarningHandler, makeWarning, type WarningHandler } from "./warnings.js";
 
 const execFileP = promisify(execFile);
@@ -97,16 +124,33 @@ function dataRuns(piece: Buffer, sparse: boolean): [number, number][] {
   return runs;
 }
 
-/** Collects a small file's content: its only piece as is, several pieces concatenated. */
-async function collect(content: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<{ data: Buffer; copied: boolean }> {
-  const parts: Buffer[] = [];
+/**
+ * Collects a small file's content (`size` bytes declared): a piece holding all of it as is,
+ * several pieces copied into one buffer as they come (a piece may be a view of a buffer its
+ * source reuses once the next piece is asked for).
+ */
+async function collect(content: AsyncIterable<Buffer> | Iterable<Buffer>, size: number): Promise<{ data: Buffer; copied: boolean }> {
+  let only: Buffer | undefined;
+  let out: Buffer | undefined;
   let length = 0;
   for await (const piece of content) {
-    parts.push(piece);
+    if (out === undefined && only === undefined && piece.length >= size) {
+      only = piece;
+      length = piece.length;
+      continue;
+    }
+    if (out === undefined || length + piece.length > out.length) {
+      const grown = Buffer.allocUnsafe(Math.max(size, length + piece.length));
+      if (only) only.copy(grown, 0);
+      else if (out) out.copy(grown, 0, 0, length);
+      only = undefined;
+      out = grown;
+    }
+    piece.copy(out, length);
     length += piece.length;
   }
-  if (parts.length === 1) return { data: parts[0], copied: false };
-  return { data: Buffer.concat(parts, length), copied: true };
+  if (out) return { data: out.subarray(0, length), copied: true };
+  return { data: only ?? Buffer.alloc(0), copied: false };
 }
 
 /**
@@ -181,6 +225,10 @@ export class Extractor {
   private readonly umask = processUmask();
   private readonly euid = process.geteuid?.() ?? -1;
   private readonly egid = process.getegid?.() ?? -1;
+  /** Synchronous file system calls while they are fast (no thread-pool round trips). */
+  private readonly io = new AdaptiveIo();
+  /** Whether entries created here already belong to euid/egid (see ownedByUs). */
+  private createdOwnedByUs: boolean | undefined;
   private done = false;
 
   constructor(
@@ -193,6 +241,29 @@ export class Extractor {
     this.warn = opts.onWarning ?? defaultWarningHandler;
     this.owner = opts.owner ?? process.getuid?.() === 0;
     this.sparse = opts.sparse ?? true;
+  }
+
+  /**
+   * Whether an entry this run created already has owner `meta.uid`/`meta.gid`, so no chown is
+   * needed: it was made by euid/egid, unless the target directory is setgid with another group
+   * (new entries below it inherit that group).
+   */
+  private ownedByUs(meta: EntryMeta): boolean {
+    if (meta.uid !== this.euid || meta.gid !== this.egid) return false;
+    if (this.createdOwnedByUs === undefined) {
+      try {
+        const st = statSync(this.target);
+        this.createdOwnedByUs = !((st.mode & 0o2000) !== 0 && st.gid !== this.egid);
+      } catch {
+        this.createdOwnedByUs = false;
+      }
+    }
+    return this.createdOwnedByUs;
+  }
+
+  /** Runs a file system call synchronously while that is fast, else through the thread pool. */
+  private fsCall<T>(sync: () => T, async: () => Promise<T>): T | Promise<T> {
+    return this.io.syncOk ? this.io.run(sync) : async();
   }
 
   get result(): ExtractStats {
@@ -248,7 +319,7 @@ export class Extractor {
     if (ev.kind === "goodbye") {
       await this.drain();
       const d = this.stack.pop()!;
-      if (!d.isRoot || this.opts.applyRootMetadata !== false) await this.applyMeta(d.abs, d.meta, false);
+      if (!d.isRoot || this.opts.applyRootMetadata !== false) await this.applyMeta(d.abs, d.meta, false, !d.isRoot);
       if (this.stack.length === 0) this.done = true;
       return;
     }
@@ -275,9 +346,12 @@ export class Extractor {
       case "file": {
         const content = ev.content ?? this.payloadContent(ev.contentOffset, ev.meta.size, ev.path);
         if (ev.meta.size <= SMALL_MAX) {
-          const { data, copied } = await collect(content);
+          const { data, copied } = await collect(content, ev.meta.size);
           const { path, meta } = ev;
-          if (!background) {
+          if (!this.opts.allowExisting && this.io.syncOk) {
+            // written right now, from the source's buffer: no copy, no thread-pool round trips
+            this.writeSmallSync(abs, path, meta, data);
+          } else if (!background) {
             if (this.opts.allowExisting) await this.writeFile(abs, path, meta, [data]);
             else await this.writeSmall(abs, path, meta, data);
           } else {
@@ -293,15 +367,21 @@ export class Extractor {
         return;
       }
       case "symlink":
-        await symlink(ev.target, abs);
-        await this.applyMeta(abs, ev.meta, true);
+        await this.fsCall(
+          () => symlinkSync(ev.target, abs),
+          () => symlink(ev.target, abs),
+        );
+        await this.applyMeta(abs, ev.meta, true, true);
         this.stats.symlinks++;
         return;
       case "hardlink": {
         await this.drain();
         const first = this.links.get(pathKey(ev.target));
         if (first) {
-          await link(first, abs);
+          await this.fsCall(
+            () => linkSync(first, abs),
+            () => link(first, abs),
+          );
         } else if (!(this.hooks.hardlinkFallback && (await this.hooks.hardlinkFallback(ev.target, abs, ev.path)))) {
           throw new ArchiveError("ERR_ARCHIVE_ESCAPE", "hardlink target is not a file extracted by this run", { path: ev.path, offset: ev.offset });
         }
@@ -324,7 +404,10 @@ export class Extractor {
 
   private async makeDir(abs: Buffer, path: Buffer): Promise<void> {
     try {
-      await mkdir(abs, 0o700);
+      await this.fsCall(
+        () => void mkdirSync(abs, 0o700),
+        () => mkdir(abs, 0o700).then(() => {}),
+      );
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       const st = await lstat(abs);
@@ -341,11 +424,51 @@ export class Extractor {
     if (got !== size) throw new ArchiveError("ERR_ARCHIVE_CORRUPT", `payload size ${got} differs from entry size ${size}`, { path, offset });
     const start = offset + PAYLOAD_HEADER_SIZE;
     let pos = start;
-    for await (const piece of readerStream(reader, start, start + size)) {
+    for await (const piece of readerPieces(reader, start, start + size)) {
       pos += piece.length;
       yield piece;
     }
     if (pos < start + size) throw new ArchiveError("ERR_ARCHIVE_TRUNCATED", "payload stream ends inside file content", { path, offset: pos });
+  }
+
+  /** writeSmall with synchronous calls: used while they are fast; `data` is not kept. */
+  writeSmallSync(abs: Buffer, path: Buffer, meta: EntryMeta, data: Buffer): void {
+    if (data.length !== meta.size) throw new ArchiveError("ERR_ARCHIVE_CORRUPT", `file content has ${data.length} bytes, ${meta.size} declared`, { path });
+    const perm = meta.mode & 0o7777;
+    const exact = this.umask !== undefined && (perm & (this.umask | 0o7000)) === 0;
+    let fd: number;
+    try {
+      fd = this.io.run(() => openSync(abs, CREATE_FLAGS, exact ? perm : 0o600));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EEXIST") throw fileExists(path);
+      throw e;
+    }
+    try {
+      this.io.run(() => {
+        let written = 0;
+        for (const [start, end] of dataRuns(data, this.sparse)) {
+          let done = start;
+          while (done < end) done += writeSync(fd, data, done, end - done, done);
+          written = end;
+        }
+        if (written < meta.size) ftruncateSync(fd, meta.size);
+        if (this.owner && !this.ownedByUs(meta)) fchownSync(fd, meta.uid, meta.gid);
+        if (!exact) fchmodSync(fd, perm);
+        const t = nsToSeconds(meta.mtimeNs);
+        futimesSync(fd, t, t);
+      });
+    } catch (e) {
+      try {
+        closeSync(fd);
+      } catch {}
+      try {
+        unlinkSync(abs);
+      } catch {}
+      this.warn(makeWarning(path, "partial-removed", `partial file removed: ${(e as Error).message}`));
+      throw e;
+    }
+    closeSync(fd);
+    this.stats.bytes += meta.size;
   }
 
   /**
@@ -375,7 +498,7 @@ export class Extractor {
         written = end;
       }
       if (written < meta.size) await fdTruncate(fd, meta.size);
-      if (this.owner && !(meta.uid === this.euid && meta.gid === this.egid)) await fdChown(fd, meta.uid, meta.gid);
+      if (this.owner && !this.ownedByUs(meta)) await fdChown(fd, meta.uid, meta.gid);
       if (!exact) await fdChmod(fd, perm);
       const t = nsToSeconds(meta.mtimeNs);
       await fdUtimes(fd, t, t);
@@ -400,11 +523,14 @@ export class Extractor {
   async writeFile(abs: Buffer, path: Buffer, meta: EntryMeta, content: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
     const direct = !this.opts.allowExisting;
     let tmp: Buffer;
-    let fh: Awaited<ReturnType<typeof open>>;
+    let fd: number;
     if (direct) {
       tmp = abs;
       try {
-        fh = await open(abs, CREATE_FLAGS, 0o600);
+        fd = await this.fsCall(
+          () => openSync(abs, CREATE_FLAGS, 0o600),
+          () => fdOpen(abs, CREATE_FLAGS, 0o600),
+        );
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "EEXIST") throw fileExists(path);
         throw e;
@@ -412,49 +538,69 @@ export class Extractor {
     } else {
       const dir = abs.subarray(0, abs.lastIndexOf(0x2f));
       for (;;) {
-        tmp = fsJoin(dir, Buffer.from(`.cxar-tmp-${process.pid}-${this.tmpCounter++}-${randomBytes(4).toString("hex")}`));
+        const name = fsJoin(dir, Buffer.from(`.cxar-tmp-${process.pid}-${this.tmpCounter++}-${randomBytes(4).toString("hex")}`));
         try {
-          fh = await open(tmp, CREATE_FLAGS, 0o600);
+          fd = await this.fsCall(
+            () => openSync(name, CREATE_FLAGS, 0o600),
+            () => fdOpen(name, CREATE_FLAGS, 0o600),
+          );
+          tmp = name;
           break;
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
         }
       }
     }
+    let open = true;
     try {
       let pos = 0;
       let written = 0;
       for await (const piece of content) {
-        const end = await this.writePiece(fh, piece, pos);
-        if (end > 0) written = end;
+        // each piece is written before the next is asked for (it may be a view of a reused buffer)
+        for (const [start, end] of dataRuns(piece, this.sparse)) {
+          await this.fsCall(
+            () => writeAllSync(fd, piece, start, end, pos),
+            () => writeAllAsync(fd, piece, start, end, pos),
+          );
+          written = pos + end;
+        }
         pos += piece.length;
       }
       if (pos !== meta.size) throw new ArchiveError("ERR_ARCHIVE_CORRUPT", `file content has ${pos} bytes, ${meta.size} declared`, { path });
-      // trailing holes need the file extended; otherwise skip the syscall
-      if (written < meta.size) await fh.truncate(meta.size);
-      if (this.owner && !(meta.uid === this.euid && meta.gid === this.egid && !this.opts.allowExisting)) await fh.chown(meta.uid, meta.gid);
-      await fh.chmod(meta.mode & 0o7777);
       const t = nsToSeconds(meta.mtimeNs);
-      await fh.utimes(t, t);
-      await fh.close();
-      if (!direct) await rename(tmp, abs);
+      // trailing holes need the file extended; otherwise skip the syscall
+      const chown = this.owner && !(direct && this.ownedByUs(meta));
+      await this.fsCall(
+        () => {
+          if (written < meta.size) ftruncateSync(fd, meta.size);
+          if (chown) fchownSync(fd, meta.uid, meta.gid);
+          fchmodSync(fd, meta.mode & 0o7777);
+          futimesSync(fd, t, t);
+          open = false;
+          closeSync(fd);
+        },
+        async () => {
+          if (written < meta.size) await fdTruncate(fd, meta.size);
+          if (chown) await fdChown(fd, meta.uid, meta.gid);
+          await fdChmod(fd, meta.mode & 0o7777);
+          await fdUtimes(fd, t, t);
+          open = false;
+          await fdClose(fd);
+        },
+      );
+      if (!direct) {
+        await this.fsCall(
+          () => renameSync(tmp, abs),
+          () => rename(tmp, abs),
+        );
+      }
       this.stats.bytes += meta.size;
     } catch (e) {
-      await fh.close().catch(() => {});
+      if (open) await fdClose(fd).catch(() => {});
       await unlink(tmp).catch(() => {});
       this.warn(makeWarning(path, "partial-removed", `partial file removed: ${(e as Error).message}`));
       throw e;
     }
-  }
-
-  /** Writes one piece at `pos`; returns the end offset of the last byte written (0 if none). */
-  private async writePiece(fh: Awaited<ReturnType<typeof open>>, piece: Buffer, pos: number): Promise<number> {
-    let written = 0;
-    for (const [start, end] of dataRuns(piece, this.sparse)) {
-      await writeAll(fh, piece.subarray(start, end), pos + start);
-      written = pos + end;
-    }
-    return written;
   }
 
   private async makeNode(abs: Buffer, meta: EntryMeta, kind: "device" | "fifo"): Promise<void> {
@@ -480,21 +626,34 @@ export class Extractor {
     }
   }
 
-  private async applyMeta(abs: Buffer, meta: EntryMeta, isSymlink: boolean): Promise<void> {
-    if (this.owner) await lchown(abs, meta.uid, meta.gid);
-    // Linux cannot chmod a symlink; its mode is always 0777
-    if (!isSymlink) await chmod(abs, meta.mode & 0o7777);
+  /** Owner (when restoring owners), mode (not for symlinks) and mtime of a dir, symlink or node. */
+  private async applyMeta(abs: Buffer, meta: EntryMeta, isSymlink: boolean, createdHere = false): Promise<void> {
+    const chown = this.owner && !(createdHere && !this.opts.allowExisting && this.ownedByUs(meta));
     const t = nsToSeconds(meta.mtimeNs);
-    await lutimes(abs, t, t);
+    await this.fsCall(
+      () => {
+        if (chown) lchownSync(abs, meta.uid, meta.gid);
+        // Linux cannot chmod a symlink; its mode is always 0777
+        if (!isSymlink) chmodSync(abs, meta.mode & 0o7777);
+        lutimesSync(abs, t, t);
+      },
+      async () => {
+        if (chown) await lchown(abs, meta.uid, meta.gid);
+        if (!isSymlink) await chmod(abs, meta.mode & 0o7777);
+        await lutimes(abs, t, t);
+      },
+    );
   }
 }
 
-async function writeAll(fh: Awaited<ReturnType<typeof open>>, b: Buffer, pos: number): Promise<void> {
-  let done = 0;
-  while (done < b.length) {
-    const { bytesWritten } = await fh.write(b, done, b.length - done, pos + done);
-    done += bytesWritten;
-  }
+function writeAllSync(fd: number, b: Buffer, start: number, end: number, pos: number): void {
+  let done = start;
+  while (done < end) done += writeSync(fd, b, done, end - done, pos + done);
+}
+
+async function writeAllAsync(fd: number, b: Buffer, start: number, end: number, pos: number): Promise<void> {
+  let done = start;
+  while (done < end) done += await fdWrite(fd, b, done, end - done, pos + done);
 }
 
 /** Extracts a single-stream archive (.cxar) read from `source` into `target`. */

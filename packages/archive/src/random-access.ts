@@ -10,6 +10,13 @@ export interface RandomAccessReader {
   readonly size: number;
   /** Returns exactly `length` bytes at `offset`, or fewer only at the end of the stream. */
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Optional: 1 … maxLength bytes at `offset` (fewer when that is cheaper, e.g. up to the end of
+   * an internal chunk, so nothing is copied); empty only at the end of the stream. The result
+   * may be a view of a buffer the reader reuses: only `payloadPieces` consumers that are done
+   * with a piece before asking for the next one should rely on this method.
+   */
+  readView?(offset: number, maxLength: number): Promise<Buffer>;
 }
 
 export function bufferReader(buf: Buffer): RandomAccessReader {
@@ -77,6 +84,24 @@ export async function* readerStream(r: RandomAccessReader, start = 0, end = r.si
   while (pos < end) {
     const n = Math.min(piece, end - pos);
     const b = await r.read(pos, n);
+    if (b.length === 0) return;
+    yield b;
+    pos += b.length;
+  }
+}
+
+/**
+ * Streams [start, end) like readerStream, but through `readView` when the reader has one: each
+ * piece is valid only until the next one is requested (the reader may reuse its buffer).
+ */
+export async function* readerPieces(r: RandomAccessReader, start: number, end: number, piece = 1 << 20): AsyncGenerator<Buffer> {
+  if (!r.readView) {
+    yield* readerStream(r, start, end, piece);
+    return;
+  }
+  let pos = start;
+  while (pos < end) {
+    const b = await r.readView(pos, end - pos);
     if (b.length === 0) return;
     yield b;
     pos += b.length;

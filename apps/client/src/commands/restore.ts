@@ -11,6 +11,7 @@ import { ClientError } from "../errors.js";
 import { mbPerSecond } from "../output.js";
 import { ChunkPool } from "../pipeline.js";
 import { startProgress } from "../progress.js";
+import { ChunkRangeReader, streamChunks } from "../restore-io.js";
 import { type IndexReader, type OpenSnapshot, openIndex, openSnapshot, randomAccess, streamIndex } from "../remote.js";
 import type { SnapshotSpec } from "../snapshot-spec.js";
 
@@ -61,21 +62,30 @@ async function restoreImage(snap: OpenSnapshot, index: IndexReader, pool: ChunkP
   });
   const bar = startProgress(path.basename(target), index.size, progress);
   let pos = 0;
-  // Positional writes do not depend on each other: keep a few in flight while the next chunks
-  // download and decode.
+  // Positional writes do not depend on each other: a few stay in flight while the next chunks
+  // download and decode. Each chunk is decoded into one of RING scratch buffers, which is reused
+  // only after its write has finished.
+  const RING = 4;
   const writes = new Set<Promise<void>>();
-  const writeAt = async (data: Buffer, at: number) => {
-    let done = 0;
-    while (done < data.length) done += (await fh.write(data, done, data.length - done, at + done)).bytesWritten;
-  };
+  const writeAt = (data: Buffer, at: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const step = (done: number) => {
+        if (done >= data.length) return resolve();
+        fs.write(fh.fd, data, done, data.length - done, at + done, (err, n) => (err ? reject(err) : step(done + n)));
+      };
+      step(0);
+    });
   try {
-    for await (const data of streamIndex(snap, index, pool, 8)) {
+    for await (const { data, busy } of streamChunks(snap, index, pool, { ring: RING, ahead: 12, aheadBytes: 40 << 20 })) {
       // Zero chunks become holes: nothing is written, the final size fills them.
       if (!isZero(data)) {
         const w = writeAt(data, pos);
         writes.add(w);
-        w.then(() => writes.delete(w), () => {});
-        if (writes.size >= 4) await Promise.race(writes);
+        w.then(
+          () => writes.delete(w),
+          () => {},
+        );
+        busy(w);
       }
       pos += data.length;
       bar.add(data.length);
@@ -90,13 +100,14 @@ async function restoreImage(snap: OpenSnapshot, index: IndexReader, pool: ChunkP
   return pos;
 }
 
+const ZERO_BLOCK = Buffer.alloc(64 * 1024);
+
 function isZero(b: Buffer): boolean {
   if (b.length === 0 || b[0] !== 0 || b[b.length - 1] !== 0) return false;
-  const step = 64 * 1024;
-  const zeros = Buffer.alloc(Math.min(step, b.length));
+  const step = ZERO_BLOCK.length;
   for (let i = 0; i < b.length; i += step) {
-    const part = b.subarray(i, Math.min(b.length, i + step));
-    if (!part.equals(zeros.subarray(0, part.length))) return false;
+    const n = Math.min(step, b.length - i);
+    if (b.compare(ZERO_BLOCK, 0, n, i, i + n) !== 0) return false;
   }
   return true;
 }
@@ -142,7 +153,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
       } else {
         const meta = await openIndex(snap, a.meta);
         const payload = await openIndex(snap, a.payload);
-        stats = await extractSplitArchive(streamIndex(snap, meta, pool, 4), randomAccess(snap, payload, pool, 16, 6), target);
+        stats = await extractSplitArchive(streamIndex(snap, meta, pool, 4), new ChunkRangeReader(snap, payload, pool), target);
       }
       bytes = stats.bytes;
       files = stats.files;
