@@ -38,6 +38,15 @@ function intOption(name: string) {
   };
 }
 
+/** `--chunk-size` in KiB, as proxmox-backup-client takes it: a power of two from 64 to 4096. */
+function chunkSizeOption(v: string): number {
+  const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  if (!(n >= 64 && n <= 4096 && (n & (n - 1)) === 0)) {
+    throw new ClientError("ERR_USAGE", `--chunk-size expects a power of two between 64 and 4096 (KiB), got "${v}"`);
+  }
+  return n * 1024;
+}
+
 function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
@@ -59,7 +68,8 @@ export function buildProgram(): Command {
     .option("--keyfile <file>", "encrypt with this key file")
     .option("--exclude <glob>", "gitignore-style exclude pattern (repeatable)", collect)
     .addOption(new Option("--change-detection-mode <mode>", "legacy (read everything) or metadata (re-use unchanged files)").choices(["legacy", "metadata"]).default("legacy"))
-    .action(async (sources: string[], o: Common & { backupId?: string; backupType: string; backupTime?: number; keyfile?: string; exclude?: string[]; changeDetectionMode: "legacy" | "metadata" }) => {
+    .option("--chunk-size <KiB>", "chunk size in KiB, a power of two from 64 to 4096: the average for file trees, the fixed size for images (default 4096)", chunkSizeOption)
+    .action(async (sources: string[], o: Common & { backupId?: string; backupType: string; backupTime?: number; keyfile?: string; exclude?: string[]; changeDetectionMode: "legacy" | "metadata"; chunkSize?: number }) => {
       const parsed = sources.map(parseSource);
       const crypt = o.keyfile ? await openKeyFile(o.keyfile) : undefined;
       const connection = await openConnection(o);
@@ -72,6 +82,7 @@ export function buildProgram(): Command {
         crypt,
         exclude: o.exclude,
         changeDetectionMode: o.changeDetectionMode,
+        chunkSize: o.chunkSize,
         onWarning: (w) => process.stderr.write(`cairn: warning: ${w.message}\n`),
       });
       print(o.outputFormat, o.outputFormat === "json" ? s : summaryText(s, humanBytes), undefined);

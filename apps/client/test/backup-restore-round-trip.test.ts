@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { FixedIndexReader } from "@cairn/format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compareTrees, makeTree, runCli, startTestServer, type TestServer } from "./helpers.js";
 
@@ -43,5 +44,29 @@ describe("backup and restore through the CLI against a real server", () => {
     expect(again.code).toBe(0);
     const s2 = JSON.parse(again.stdout);
     expect(s2.newChunks).toBe(0);
+  });
+
+  it("--chunk-size 64 cuts the image into 64 KiB chunks and still round-trips both archives", async () => {
+    const img = path.join(t.dir, "small-chunks.img");
+    const buf = Buffer.alloc(300 * 1024 + 17);
+    for (let i = 0; i < buf.length; i++) buf[i] = (i * 31) % 251;
+    await fs.promises.writeFile(img, buf);
+    const b = await runCli(["backup", `root.cxar:${src}`, `disk.img:${img}`, "--backup-id", "cs", "--chunk-size", "64", "--output-format", "json"], t.env);
+    expect(b.stderr).toBe("");
+    expect(b.code).toBe(0);
+    const group = path.join(t.dir, "store1", "host", "cs");
+    const snap = fs.readdirSync(group).find((x) => /^\d{4}-/.test(x))!;
+    const idx = FixedIndexReader.fromBuffer(fs.readFileSync(path.join(group, snap, "disk.img.fidx")));
+    expect(idx.chunkSize).toBe(64 * 1024);
+    expect(idx.chunkCount).toBe(5);
+    const out = path.join(t.dir, "restore-cs");
+    expect((await runCli(["restore", "host/cs", "root.cxar", out], t.env)).code).toBe(0);
+    expect(await compareTrees(src, out)).toEqual([]);
+    const imgOut = path.join(t.dir, "cs.img");
+    expect((await runCli(["restore", "host/cs", "disk.img", imgOut], t.env)).code).toBe(0);
+    expect((await fs.promises.readFile(imgOut)).equals(buf)).toBe(true);
+    const bad = await runCli(["backup", `disk.img:${img}`, "--backup-id", "cs", "--chunk-size", "8192"], t.env);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/ERR_USAGE: --chunk-size/);
   });
 });

@@ -37,6 +37,8 @@ export interface BackupOptions {
   crypt?: { crypt: CryptConfig; key: Buffer };
   exclude?: string[];
   changeDetectionMode?: ChangeDetectionMode;
+  /** Chunk size in bytes (as PBS's --chunk-size): the CDC average for trees, the fixed size for images; default 4 MiB. */
+  chunkSize?: number;
   progress?: boolean;
   workers?: number;
   onWarning?: (w: ArchiveWarning) => void;
@@ -217,7 +219,7 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
         const cur: ImageStat = { size, mtimeNs: String(stat.mtimeNs), ctimeNs: String(stat.ctimeNs), ino: String(stat.ino), dev: String(stat.dev) };
         imageStats[src.name] = cur;
         const prevStat = (prevUnprotected["image-stats"] as Record<string, ImageStat> | undefined)?.[src.name];
-        const handle = await writer.createFixedIndex(file, size, { cryptMode: cryptMode(opts) });
+        const handle = await writer.createFixedIndex(file, size, { cryptMode: cryptMode(opts), chunkSize: opts.chunkSize });
         let reused = false;
         if (prevFiles.has(file)) {
           const raw = await writer.downloadPrevious(file);
@@ -251,7 +253,7 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
       const stats: EncodeStats = newEncodeStats();
       const catalog = collectSink();
       let summary: ArchiveSummary;
-      const chunkerOpts = resolveChunkerOptions();
+      const chunkerOpts = resolveChunkerOptions({ avg: opts.chunkSize });
       const prevCatalog = prevFiles.has(f.catalog) ? writer.downloadPrevious(f.catalog) : undefined;
       prevCatalog?.catch(() => {});
       if (mode === "legacy") {
@@ -339,7 +341,7 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
       unprotected: {
         "chunk-upload-stats": { ...writer.stats },
         "image-stats": imageStats,
-        chunker: { ...resolveChunkerOptions() },
+        chunker: { ...resolveChunkerOptions({ avg: opts.chunkSize }) },
         "change-detection-mode": mode,
       },
     });
