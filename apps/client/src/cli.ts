@@ -4,7 +4,7 @@
 // and on failure exactly one line `cairn: error: CODE: message` with a non-zero exit status.
 
 import { Command, CommanderError, Option } from "commander";
-import type { KeepOptions } from "@cairn/protocol";
+import type { KeepOptions } from "@cairn/protocol/client";
 import { backup, parseSource, summaryText } from "./commands/backup.js";
 import { localBenchmark, uploadBenchmark } from "./commands/benchmark.js";
 import { catalogList } from "./commands/catalog.js";

@@ -4,7 +4,7 @@
 // remembered one, or — on a TTY — the server's after the user confirms it).
 
 import tls from "node:tls";
-import { type Auth, CairnClient, type ConnectOptions, certificateFingerprint, normalizeFingerprint } from "@cairn/protocol";
+import { type Auth, CairnClient, type ConnectOptions, certificateFingerprint, normalizeFingerprint } from "@cairn/protocol/client";
 import { ClientError } from "./errors.js";
 import { lookupFingerprint, rememberFingerprint } from "./fingerprint-store.js";
 import { confirm, isInteractive } from "./prompt.js";

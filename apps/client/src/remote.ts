@@ -6,7 +6,7 @@
 
 import type { RandomAccessReader } from "@cairn/archive";
 import { type CryptConfig, DynamicIndexReader, FixedIndexReader, Manifest, type ManifestFile } from "@cairn/format";
-import { BackupReader, CairnClient } from "@cairn/protocol";
+import { BackupReader, CairnClient } from "@cairn/protocol/client";
 import type { Connection } from "./connection.js";
 import { ClientError } from "./errors.js";
 import type { ChunkPool } from "./pipeline.js";

@@ -5,6 +5,7 @@
 
 import type { RandomAccessReader } from "@cairn/archive";
 import { MAX_CHUNK_SIZE } from "@cairn/format";
+import { GcPacer } from "./gc.js";
 import type { ChunkPool } from "./pipeline.js";
 import type { IndexReader, OpenSnapshot } from "./remote.js";
 
@@ -30,12 +31,21 @@ function digestOf(index: IndexReader, i: number): Buffer {
 class RawWindow {
   readonly #raw = new Map<number, Promise<Buffer>>();
 
+  readonly ahead: number;
+  readonly aheadBytes: number;
+  readonly #gc: GcPacer | undefined;
+
   constructor(
     readonly snap: OpenSnapshot,
     readonly index: IndexReader,
-    readonly ahead: number,
-    readonly aheadBytes: number,
-  ) {}
+    ahead: number,
+    aheadBytes: number,
+  ) {
+    this.ahead = Number(process.env.CAIRN_RA) || ahead;
+    this.aheadBytes = (Number(process.env.CAIRN_RAMB) || aheadBytes / 1048576) * 1048576;
+    const gcMb = Number(process.env.CAIRN_RGC);
+    this.#gc = gcMb > 0 ? new GcPacer(gcMb << 20) : undefined;
+  }
 
   #fetch(i: number): Promise<Buffer> {
     let p = this.#raw.get(i);
@@ -52,6 +62,10 @@ class RawWindow {
   take(i: number): Promise<Buffer> {
     const p = this.#fetch(i);
     this.#raw.delete(i);
+    if (this.#gc) {
+      const info = this.index.chunkInfo(i);
+      this.#gc.add(info.end - info.start);
+    }
     let bytes = 0;
     for (let k = i + 1; k < this.index.chunkCount && k <= i + this.ahead; k++) {
       const info = this.index.chunkInfo(k);

@@ -9,7 +9,7 @@ import { DynamicIndexReader, FixedIndexReader, decodeBlob, encodeBlob } from "@c
 import { type ConnectOptions, resolveEndpoint } from "./connection.js";
 import { ProtocolError } from "./errors.js";
 import { CLOSE_CODES } from "./framing.js";
-import { DEFAULT_FIXED_CHUNK_SIZE } from "./schemas/session.js";
+import { DEFAULT_FIXED_CHUNK_SIZE } from "./limits.js";
 import { type Answer, SessionClient } from "./session-client.js";
 
 export const BACKUP_PATH = "/api2/json/backup";

@@ -23,3 +23,4 @@ export * from "./session-client.js";
 export * from "./backup-writer.js";
 export * from "./backup-reader.js";
 export * from "./rest-client.js";
+export * from "./answer-header.js";

@@ -7,7 +7,7 @@ import WebSocket from "ws";
 import { ProtocolError, errorFromBody, isErrorCode } from "./errors.js";
 import { decodeFrame, encodeFrame, MAX_FRAME_SIZE } from "./framing.js";
 import { type Endpoint, hostForUrl } from "./connection.js";
-import { ResponseHeaderCheck } from "./schemas/session.js";
+import { isAnswerHeader } from "./answer-header.js";
 import { connectTrusted } from "./tls-pinning.js";
 
 export interface Answer {
@@ -148,7 +148,7 @@ export class SessionClient {
       this.#protocolViolation((err as Error).message);
       return;
     }
-    if (!ResponseHeaderCheck.Check(frame.header)) {
+    if (!isAnswerHeader(frame.header)) {
       this.#protocolViolation("server sent a malformed answer header");
       return;
     }

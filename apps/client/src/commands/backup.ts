@@ -10,7 +10,7 @@ import path from "node:path";
 import { type ArchiveWarning, type EncodeStats, encodeArchive, collectSink, newEncodeStats, openMetadataIndex, reuseFromPrevious } from "@cairn/archive";
 import { chunkStream, resolveChunkerOptions } from "@cairn/chunker";
 import { type CryptConfig, DynamicIndexReader, Manifest, type ManifestFile } from "@cairn/format";
-import { BackupReader, BackupWriter, type IndexUploadHandle } from "@cairn/protocol";
+import { BackupReader, BackupWriter, type IndexUploadHandle } from "@cairn/protocol/client";
 import type { Connection } from "../connection.js";
 import { ClientError } from "../errors.js";
 import { isoTime, mbPerSecond } from "../output.js";

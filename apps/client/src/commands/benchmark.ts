@@ -6,7 +6,7 @@
 import { createCipheriv, createHash, randomBytes } from "node:crypto";
 import { chunkStream } from "@cairn/chunker";
 import { decodeBlob, encodeBlob } from "@cairn/format";
-import { BACKUP_PATH, CLOSE_CODES, resolveEndpoint, SessionClient } from "@cairn/protocol";
+import { BACKUP_PATH, CLOSE_CODES, resolveEndpoint, SessionClient } from "@cairn/protocol/client";
 import type { Connection } from "../connection.js";
 
 export interface BenchResult {

@@ -2,7 +2,7 @@
 // `gc`, `verify`, `status`, `task log`. Each returns plain data; cli.ts prints it as a table or
 // JSON. Long operations (GC, verify) are server tasks: we start them and wait for the end state.
 
-import type { GroupInfo, KeepOptions, PruneEntry, SnapshotInfo, TaskStatus } from "@cairn/protocol";
+import type { GroupInfo, KeepOptions, PruneEntry, SnapshotInfo, TaskStatus } from "@cairn/protocol/client";
 import { type Connection, restClient } from "../connection.js";
 import { ClientError } from "../errors.js";
 import { resolveSnapshotTime } from "../remote.js";

@@ -7,14 +7,9 @@ import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { ArchiveName, BackupTime, Digest } from "./common.js";
 
-/** Largest plain or encoded chunk accepted by the server. */
-export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
-/** Blob header size (encrypted); an encoded chunk may exceed its plain size by at most this. */
-export const MAX_CHUNK_ENCODED_SIZE = MAX_CHUNK_SIZE + 44;
-/** Default fixed-index chunk size, as PBS (4 MiB). */
-export const DEFAULT_FIXED_CHUNK_SIZE = 4 * 1024 * 1024;
-/** Most digests in one append message. */
-export const MAX_APPEND_ENTRIES = 8192;
+import { MAX_APPEND_ENTRIES, MAX_CHUNK_SIZE } from "../limits.js";
+
+export { DEFAULT_FIXED_CHUNK_SIZE, MAX_APPEND_ENTRIES, MAX_CHUNK_ENCODED_SIZE, MAX_CHUNK_SIZE } from "../limits.js";
 
 const Wid = Type.Integer({ minimum: 1, maximum: 0xffff_ffff });
 const Size = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
