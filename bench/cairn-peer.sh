@@ -42,7 +42,10 @@ ENV
 backup)
   # shellcheck disable=SC1091
   source "$repo/env"
-  "${client[@]}" backup host.cxar:host disk.img:disk.img --backup-id bench --change-detection-mode metadata
+  # CAIRN_CHUNK_SIZE (KiB) passes --chunk-size, CAIRN_ZSTD_LEVEL --zstd-level; unset, the
+  # defaults (4096 KiB, level 1) apply.
+  "${client[@]}" backup host.cxar:host disk.img:disk.img --backup-id bench --change-detection-mode metadata \
+    ${CAIRN_CHUNK_SIZE:+--chunk-size "$CAIRN_CHUNK_SIZE"} ${CAIRN_ZSTD_LEVEL:+--zstd-level "$CAIRN_ZSTD_LEVEL"}
   ;;
 restore)
   dest=${3:?usage: cairn-peer.sh restore REPO DEST}

@@ -47,6 +47,13 @@ function chunkSizeOption(v: string): number {
   return n * 1024;
 }
 
+/** `--zstd-level`: 1 (PBS's level, the default) to 19. */
+function zstdLevelOption(v: string): number {
+  const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  if (!(n >= 1 && n <= 19)) throw new ClientError("ERR_USAGE", `--zstd-level expects an integer from 1 to 19, got "${v}"`);
+  return n;
+}
+
 function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
@@ -69,7 +76,8 @@ export function buildProgram(): Command {
     .option("--exclude <glob>", "gitignore-style exclude pattern (repeatable)", collect)
     .addOption(new Option("--change-detection-mode <mode>", "legacy (read everything) or metadata (re-use unchanged files)").choices(["legacy", "metadata"]).default("legacy"))
     .option("--chunk-size <KiB>", "chunk size in KiB, a power of two from 64 to 4096: the average for file trees, the fixed size for images (default 4096)", chunkSizeOption)
-    .action(async (sources: string[], o: Common & { backupId?: string; backupType: string; backupTime?: number; keyfile?: string; exclude?: string[]; changeDetectionMode: "legacy" | "metadata"; chunkSize?: number }) => {
+    .option("--zstd-level <n>", "zstd level of new chunks, 1 to 19 (default 1, as PBS; 2 stores about 7% less for about 25% more compression CPU)", zstdLevelOption)
+    .action(async (sources: string[], o: Common & { backupId?: string; backupType: string; backupTime?: number; keyfile?: string; exclude?: string[]; changeDetectionMode: "legacy" | "metadata"; chunkSize?: number; zstdLevel?: number }) => {
       const parsed = sources.map(parseSource);
       const crypt = o.keyfile ? await openKeyFile(o.keyfile) : undefined;
       const connection = await openConnection(o);
@@ -83,6 +91,7 @@ export function buildProgram(): Command {
         exclude: o.exclude,
         changeDetectionMode: o.changeDetectionMode,
         chunkSize: o.chunkSize,
+        compressLevel: o.zstdLevel,
         onWarning: (w) => process.stderr.write(`cairn: warning: ${w.message}\n`),
       });
       print(o.outputFormat, o.outputFormat === "json" ? s : summaryText(s, humanBytes), undefined);

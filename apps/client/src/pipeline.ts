@@ -29,6 +29,8 @@ export interface PoolOptions {
   batchBytes?: number;
   /** Batches in flight per worker (default 2). */
   depth?: number;
+  /** zstd level of new chunks (default 1, as PBS). */
+  level?: number;
 }
 
 interface Slot {
@@ -51,6 +53,7 @@ export class ChunkPool {
   readonly size: number;
   readonly #slots: Slot[] = [];
   readonly #key: Uint8Array | undefined;
+  readonly #level: number | undefined;
   /** Known digests collected before the workers exist. */
   #known: string[] = [];
   #closing = false;
@@ -69,6 +72,7 @@ export class ChunkPool {
     this.#batchBytes = opts.batchBytes ?? 4 << 20;
     this.#depth = opts.depth ?? (Number(process.env.CAIRN_POOL_DEPTH) || 2);
     this.#key = opts.key ? Uint8Array.from(opts.key) : undefined;
+    this.#level = opts.level;
   }
 
   /** Workers start on first use: a backup that re-uses everything never pays for them. */
@@ -76,7 +80,7 @@ export class ChunkPool {
     if (this.#slots.length > 0) return this.#slots;
     const url = new URL("./workers/chunk-worker.js", import.meta.url);
     for (let i = 0; i < this.size; i++) {
-      const worker = new Worker(url, { workerData: { key: this.#key } });
+      const worker = new Worker(url, { workerData: { key: this.#key, level: this.#level } });
       const slot: Slot = { worker, busy: 0 };
       worker.on("message", (a: WorkerAnswer) => {
         const p = this.#pending.get(a.id);
@@ -143,7 +147,7 @@ export class ChunkPool {
       const digest = chunkDigest(data, this.#crypt).toString("hex");
       if (this.#mainKnown.has(digest)) return { digest, size: data.length, blob: null };
       this.#mainKnown.add(digest);
-      return { digest, size: data.length, blob: encodeBlob(data, { compress: true, crypt: this.#crypt }) };
+      return { digest, size: data.length, blob: encodeBlob(data, { compress: true, crypt: this.#crypt, level: this.#level }) };
     });
   }
 

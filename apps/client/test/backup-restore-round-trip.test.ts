@@ -65,6 +65,12 @@ describe("backup and restore through the CLI against a real server", () => {
     const imgOut = path.join(t.dir, "cs.img");
     expect((await runCli(["restore", "host/cs", "disk.img", imgOut], t.env)).code).toBe(0);
     expect((await fs.promises.readFile(imgOut)).equals(buf)).toBe(true);
+    const lvl = await runCli(["backup", `root.cxar:${src}`, "--backup-id", "lvl", "--zstd-level", "9", "--output-format", "json"], t.env);
+    expect(lvl.code).toBe(0);
+    const lvlOut = path.join(t.dir, "restore-lvl");
+    expect((await runCli(["restore", "host/lvl", "root.cxar", lvlOut], t.env)).code).toBe(0);
+    expect(await compareTrees(src, lvlOut)).toEqual([]);
+    expect((await runCli(["backup", `disk.img:${img}`, "--backup-id", "lvl", "--zstd-level", "20"], t.env)).stderr).toMatch(/ERR_USAGE: --zstd-level/);
     const bad = await runCli(["backup", `disk.img:${img}`, "--backup-id", "cs", "--chunk-size", "8192"], t.env);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/ERR_USAGE: --chunk-size/);

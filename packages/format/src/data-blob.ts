@@ -35,6 +35,11 @@ export type BlobKind = "plain" | "compressed" | "encrypted" | "encrypted-compres
 export interface EncodeBlobOptions {
   /** Try zstd level 1; kept only when strictly smaller. Default false. */
   compress?: boolean;
+  /**
+   * zstd level when compressing (default 1, as PBS). Any level gives a standard zstd frame that
+   * every reader decodes; higher levels store less and cost more CPU.
+   */
+  level?: number;
   /** Encrypt with this key (AES-256-GCM, fresh random IV). */
   crypt?: CryptConfig;
   /** Fixed IV, for golden fixtures and tests only: never reuse an IV with a real key. */
@@ -134,7 +139,7 @@ export function encodeBlob(data: Uint8Array, options: EncodeBlobOptions = {}): B
   if (data.length > MAX_BLOB_SIZE) {
     throw new FormatError("ERR_BLOB_TOO_LARGE", `blob payload of ${data.length} bytes exceeds the limit of ${MAX_BLOB_SIZE}`);
   }
-  const compressed = options.compress ? compressIfSmaller(data) : undefined;
+  const compressed = options.compress ? compressIfSmaller(data, options.level) : undefined;
   const payload = compressed ?? data;
   const crypt = options.crypt;
   if (crypt === undefined) {

@@ -113,6 +113,17 @@ describe("data blob round trips", () => {
     expect(small.every((b) => b === 0xee)).toBe(true);
   });
 
+  it("compresses at the level asked for; every level decodes alike; a bad level is ERR_BLOB_LEVEL", () => {
+    const data = Buffer.from(Array.from({ length: 20000 }, (_, i) => `line ${i % 977} of some text ${(i * 7) % 13}\n`).join(""));
+    const l1 = encodeBlob(data, { compress: true });
+    const l9 = encodeBlob(data, { compress: true, level: 9 });
+    expect(l9.length).toBeLessThan(l1.length);
+    expect(decodeBlob(l9).equals(data)).toBe(true);
+    expect(encodeBlob(data, { compress: true, level: 1 }).equals(l1)).toBe(true);
+    expectCode(() => encodeBlob(data, { compress: true, level: 99 }), "ERR_BLOB_LEVEL");
+    expectCode(() => encodeBlob(data, { compress: true, level: 1.5 }), "ERR_BLOB_LEVEL");
+  });
+
   it("accepts a Uint8Array that is not a Buffer", () => {
     const blob = encodeBlob(new Uint8Array(text), { compress: true });
     expect(decodeBlob(new Uint8Array(blob)).equals(text)).toBe(true);

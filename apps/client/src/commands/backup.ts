@@ -39,6 +39,8 @@ export interface BackupOptions {
   changeDetectionMode?: ChangeDetectionMode;
   /** Chunk size in bytes (as PBS's --chunk-size): the CDC average for trees, the fixed size for images; default 4 MiB. */
   chunkSize?: number;
+  /** zstd level of new chunks (default 1, as PBS). */
+  compressLevel?: number;
   progress?: boolean;
   workers?: number;
   onWarning?: (w: ArchiveWarning) => void;
@@ -179,7 +181,7 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
   const mode = opts.changeDetectionMode ?? "legacy";
   const conn = opts.connection;
   const crypt = opts.crypt?.crypt;
-  const pool = new ChunkPool({ key: opts.crypt?.key, workers: opts.workers ?? envInt("CAIRN_WORKERS") });
+  const pool = new ChunkPool({ key: opts.crypt?.key, workers: opts.workers ?? envInt("CAIRN_WORKERS"), level: opts.compressLevel });
   const writer = await BackupWriter.start({
     ...conn.connect,
     store: conn.store,

@@ -46,6 +46,7 @@ export type WorkerAnswer =
 const pacer = new GcPacer(32 << 20);
 
 const key = (workerData as { key?: Uint8Array } | undefined)?.key;
+const level = (workerData as { level?: number } | undefined)?.level;
 const crypt = key ? new CryptConfig(Buffer.from(key)) : undefined;
 const known = new Set<string>();
 
@@ -64,7 +65,7 @@ function encodeOne(data: Buffer, results: EncodedChunk[]): void {
     return;
   }
   known.add(digest);
-  results.push({ digest, size: data.length, blob: own(encodeBlob(data, { compress: true, crypt })) });
+  results.push({ digest, size: data.length, blob: own(encodeBlob(data, { compress: true, crypt, level })) });
 }
 
 const files = new Map<string, number>();

@@ -24,7 +24,10 @@ let scratch: Buffer | undefined;
  * smaller than the input (the PBS rule), else undefined. The returned view may point into a
  * reused scratch buffer: copy or consume it before the next call.
  */
-export function compressIfSmaller(data: Uint8Array): Buffer | undefined {
+export function compressIfSmaller(data: Uint8Array, level: number = ZSTD_LEVEL): Buffer | undefined {
+  if (!Number.isInteger(level) || level < -7 || level > 19) {
+    throw new FormatError("ERR_BLOB_LEVEL", `zstd level must be an integer from -7 to 19, got ${String(level)}`);
+  }
   if (data.length < 2) return undefined;
   cctx ??= new binding.CCtx();
   // A full compressBound-sized destination: the zstd manual notes compression runs faster when
@@ -39,7 +42,7 @@ export function compressIfSmaller(data: Uint8Array): Buffer | undefined {
   }
   let n: number;
   try {
-    n = cctx.compress(dst.subarray(0, cap), data, ZSTD_LEVEL);
+    n = cctx.compress(dst.subarray(0, cap), data, level);
   } catch {
     // Should not happen with a bound-sized buffer; storing uncompressed is always valid.
     return undefined;
