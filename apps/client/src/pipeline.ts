@@ -58,7 +58,7 @@ export class ChunkPool {
   #known: string[] = [];
   #closing = false;
   /** Main-thread side of the buffer churn: chunk copies out, blobs and decoded data back. */
-  readonly pacer = new GcPacer(48 << 20);
+  readonly pacer = new GcPacer(32 << 20);
   readonly #mainKnown = new Set<string>();
   #crypt: CryptConfig | undefined;
   readonly #pending = new Map<number, Pending>();

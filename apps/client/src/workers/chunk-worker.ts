@@ -43,7 +43,7 @@ export type WorkerAnswer =
   | { type: "decoded"; id: number; data: ArrayBuffer[] }
   | { type: "error"; id: number; code: string; message: string };
 
-const pacer = new GcPacer(32 << 20);
+const pacer = new GcPacer(12 << 20);
 
 const key = (workerData as { key?: Uint8Array } | undefined)?.key;
 const level = (workerData as { level?: number } | undefined)?.level;
