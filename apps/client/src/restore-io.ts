@@ -5,7 +5,6 @@
 
 import type { RandomAccessReader } from "@cairn/archive";
 import { MAX_CHUNK_SIZE } from "@cairn/format";
-import { GcPacer } from "./gc.js";
 import type { ChunkPool } from "./pipeline.js";
 import type { IndexReader, OpenSnapshot } from "./remote.js";
 
@@ -31,21 +30,12 @@ function digestOf(index: IndexReader, i: number): Buffer {
 class RawWindow {
   readonly #raw = new Map<number, Promise<Buffer>>();
 
-  readonly ahead: number;
-  readonly aheadBytes: number;
-  readonly #gc: GcPacer | undefined;
-
   constructor(
     readonly snap: OpenSnapshot,
     readonly index: IndexReader,
-    ahead: number,
-    aheadBytes: number,
-  ) {
-    this.ahead = Number(process.env.CAIRN_RA) || ahead;
-    this.aheadBytes = (Number(process.env.CAIRN_RAMB) || aheadBytes / 1048576) * 1048576;
-    const gcMb = Number(process.env.CAIRN_RGC);
-    this.#gc = gcMb > 0 ? new GcPacer(gcMb << 20) : undefined;
-  }
+    readonly ahead: number,
+    readonly aheadBytes: number,
+  ) {}
 
   #fetch(i: number): Promise<Buffer> {
     let p = this.#raw.get(i);
@@ -62,10 +52,6 @@ class RawWindow {
   take(i: number): Promise<Buffer> {
     const p = this.#fetch(i);
     this.#raw.delete(i);
-    if (this.#gc) {
-      const info = this.index.chunkInfo(i);
-      this.#gc.add(info.end - info.start);
-    }
     let bytes = 0;
     for (let k = i + 1; k < this.index.chunkCount && k <= i + this.ahead; k++) {
       const info = this.index.chunkInfo(k);
@@ -108,7 +94,7 @@ export class ChunkRangeReader implements RandomAccessReader {
     this.size = index.size;
     this.#index = index;
     this.#pool = pool;
-    this.#raw = new RawWindow(snap, index, opts.ahead ?? 12, opts.aheadBytes ?? 48 << 20);
+    this.#raw = new RawWindow(snap, index, opts.ahead ?? 12, opts.aheadBytes ?? 32 << 20);
     this.#scratchSize = maxChunkSize(index);
     for (let i = 0; i < (opts.slots ?? 3); i++) this.#slots.push({ chunk: -1, data: undefined, scratch: undefined, used: 0 });
   }
@@ -183,7 +169,7 @@ export async function* streamChunks(
   pool: ChunkPool,
   opts: { ring?: number; ahead?: number; aheadBytes?: number } = {},
 ): AsyncGenerator<{ data: Buffer; busy: (p: Promise<unknown>) => void }> {
-  const raw = new RawWindow(snap, index, opts.ahead ?? 12, opts.aheadBytes ?? 48 << 20);
+  const raw = new RawWindow(snap, index, opts.ahead ?? 12, opts.aheadBytes ?? 32 << 20);
   const size = maxChunkSize(index);
   const ring: Array<{ scratch: Buffer | undefined; busy: Promise<unknown> | undefined }> = [];
   for (let k = 0; k < (opts.ring ?? 4); k++) ring.push({ scratch: undefined, busy: undefined });

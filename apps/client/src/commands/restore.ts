@@ -76,7 +76,7 @@ async function restoreImage(snap: OpenSnapshot, index: IndexReader, pool: ChunkP
       step(0);
     });
   try {
-    for await (const { data, busy } of streamChunks(snap, index, pool, { ring: RING, ahead: 12, aheadBytes: 40 << 20 })) {
+    for await (const { data, busy } of streamChunks(snap, index, pool, { ring: RING, ahead: 12, aheadBytes: 32 << 20 })) {
       // Zero chunks become holes: nothing is written, the final size fills them.
       if (!isZero(data)) {
         const w = writeAt(data, pos);
