@@ -94,7 +94,7 @@ export class ChunkRangeReader implements RandomAccessReader {
     this.size = index.size;
     this.#index = index;
     this.#pool = pool;
-    this.#raw = new RawWindow(snap, index, opts.ahead ?? 12, opts.aheadBytes ?? 32 << 20);
+    this.#raw = new RawWindow(snap, index, opts.ahead ?? 12, opts.aheadBytes ?? 24 << 20);
     this.#scratchSize = maxChunkSize(index);
     for (let i = 0; i < (opts.slots ?? 3); i++) this.#slots.push({ chunk: -1, data: undefined, scratch: undefined, used: 0 });
   }
