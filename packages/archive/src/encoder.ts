@@ -167,6 +167,21 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
     return at;
   };
 
+  /**
+   * The rest of a file that shrank while read: warns, then yields the short piece `buf` (`got`
+   * bytes read at `pos`) zero-filled to its length, and zeros up to the declared `size`.
+   */
+  function* padShrunk(buf: Buffer, got: number, pos: number, size: number, rel: Buffer): Generator<Buffer> {
+    warn(makeWarning(rel, "size-changed", `shrank while read (${pos + got} of ${size} bytes); padded with zeros`));
+    buf.fill(0, got);
+    yield buf;
+    for (let at = pos + buf.length; at < size; ) {
+      const z = Math.min(readSize, size - at);
+      yield Buffer.alloc(z);
+      at += z;
+    }
+  }
+
   /** Reads exactly `size` bytes of an open file, padding with zeros if it shrank. */
   async function* readContent(fh: FileHandle, size: number, rel: Buffer): AsyncGenerator<Buffer> {
     let pos = 0;
@@ -182,15 +197,7 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
       }
       stats.bytesRead += got;
       if (got < n) {
-        warn(makeWarning(rel, "size-changed", `shrank while read (${pos + got} of ${size} bytes); padded with zeros`));
-        buf.fill(0, got);
-        yield buf;
-        pos += n;
-        while (pos < size) {
-          const z = Math.min(readSize, size - pos);
-          yield Buffer.alloc(z);
-          pos += z;
-        }
+        yield* padShrunk(buf, got, pos, size, rel);
         return;
       }
       yield buf;
@@ -217,15 +224,7 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
       }
       stats.bytesRead += got;
       if (got < n) {
-        warn(makeWarning(rel, "size-changed", `shrank while read (${pos + got} of ${size} bytes); padded with zeros`));
-        buf.fill(0, got);
-        yield buf;
-        pos += n;
-        while (pos < size) {
-          const z = Math.min(readSize, size - pos);
-          yield Buffer.alloc(z);
-          pos += z;
-        }
+        yield* padShrunk(buf, got, pos, size, rel);
         return;
       }
       yield buf;
