@@ -3,7 +3,7 @@
 // decoded size and SHA-256 digest. Runs inside the verification workers; pure and synchronous.
 
 import { createHash } from "node:crypto";
-import { decodeBlob, isFormatError, verifyBlobCrc } from "@cairn/format";
+import { decodeBlob, isFormatError } from "@cairn/format";
 import { MAX_CHUNK_ENCODED_SIZE, MAX_CHUNK_SIZE } from "@cairn/protocol";
 
 export interface ChunkCheckRequest {
@@ -33,19 +33,18 @@ export function checkChunk(req: ChunkCheckRequest): ChunkCheckResult {
   if (blob.length !== encodedSize) {
     return { ok: false, code: "ERR_CHUNK_SIZE", message: `chunk ${digest}: declared encoded size ${encodedSize}, received ${blob.length} bytes` };
   }
-  let encrypted: boolean;
-  try {
-    encrypted = verifyBlobCrc(blob).encrypted;
-  } catch (err) {
-    if (isFormatError(err, "ERR_BLOB_CRC")) return { ok: false, code: "ERR_CHUNK_CRC", message: `chunk ${digest}: ${err.message}` };
-    return { ok: false, code: "ERR_CHUNK_FORMAT", message: `chunk ${digest} is not a data blob: ${(err as Error).message}` };
-  }
-  if (encrypted) return { ok: true, encrypted };
+  // One pass: decodeBlob checks magic and CRC before anything else, so the CRC is computed once.
+  // An encrypted chunk stops at ERR_BLOB_NEEDS_KEY after its CRC passed: its key is the client's.
   let data: Buffer;
   try {
     // Decoded only to be hashed: into a reused scratch buffer, not a fresh one per chunk.
     data = decodeBlob(blob, { into: scratchFor(size) });
   } catch (err) {
+    if (isFormatError(err, "ERR_BLOB_NEEDS_KEY")) return { ok: true, encrypted: true };
+    if (isFormatError(err, "ERR_BLOB_CRC")) return { ok: false, code: "ERR_CHUNK_CRC", message: `chunk ${digest}: ${err.message}` };
+    if (isFormatError(err, "ERR_BLOB_MAGIC") || isFormatError(err, "ERR_BLOB_SHORT")) {
+      return { ok: false, code: "ERR_CHUNK_FORMAT", message: `chunk ${digest} is not a data blob: ${err.message}` };
+    }
     return { ok: false, code: "ERR_CHUNK_FORMAT", message: `chunk ${digest} does not decode: ${(err as Error).message}` };
   }
   if (data.length !== size) {
@@ -55,5 +54,5 @@ export function checkChunk(req: ChunkCheckRequest): ChunkCheckResult {
   if (actual !== digest) {
     return { ok: false, code: "ERR_CHUNK_DIGEST", message: `chunk data has digest ${actual}, uploaded as ${digest}` };
   }
-  return { ok: true, encrypted };
+  return { ok: true, encrypted: false };
 }
