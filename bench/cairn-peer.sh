@@ -10,7 +10,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 server=(node "$root/apps/server/dist/cli.js")
-client=(node "$root/apps/client/dist/cli.js")
+client=(node "$root/apps/client/dist/bundle/cairn.js")
 # Fewer glibc malloc arenas: the worker threads otherwise each keep their own arena of freed
 # 4 MiB chunk buffers, which shows up as resident memory.
 export MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=1048576

@@ -1,5 +1,5 @@
 // Test helpers: a real cairn server on 127.0.0.1 (random port) with a datastore, an admin token
-// and the env a `cairn` child process needs; plus running the built CLI (`node dist/cli.js`).
+// and the env a `cairn` child process needs; plus running the built CLI as users get it (`node dist/bundle/cairn.js`, the bundle bin/cairn.js loads).
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -8,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigDir, type RunningServer, createDatastore, createToken, createUser, setAcl, startServer } from "@cairn/server";
 
-export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../dist/cli.js");
+export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../dist/bundle/cairn.js");
 
 export interface TestServer {
   srv: RunningServer;
@@ -55,7 +55,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `node dist/cli.js ARGS` with a clean environment plus `env`. */
+/** Runs `node dist/bundle/cairn.js ARGS` with a clean environment plus `env`. */
 export function runCli(args: string[], env: Record<string, string | undefined> = {}, cwd?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const base: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? os.tmpdir() };
