@@ -241,9 +241,16 @@ export class ChunkPool {
     try {
       for (;;) {
         while (offset < size && inFlight.length < maxInFlight) {
-          const n = Math.min(chunkSize, size - offset);
-          inFlight.push(send([[offset, n]]));
-          offset += n;
+          // Chunks smaller than a batch go several to a message: fewer round trips per GiB.
+          const ranges: Array<[number, number]> = [];
+          let bytes = 0;
+          while (offset < size && (ranges.length === 0 || bytes + chunkSize <= this.#batchBytes)) {
+            const n = Math.min(chunkSize, size - offset);
+            ranges.push([offset, n]);
+            bytes += n;
+            offset += n;
+          }
+          inFlight.push(send(ranges));
         }
         const head = inFlight.shift();
         if (!head) break;

@@ -43,6 +43,12 @@ export type WorkerAnswer =
   | { type: "decoded"; id: number; data: ArrayBuffer[] }
   | { type: "error"; id: number; code: string; message: string };
 
+/**
+ * Counts the buffers this thread lets go (chunks it was handed, blobs it made, decoded data), not
+ * the bytes it hashed: an image chunk is read into one reused buffer, so hashing a known chunk
+ * leaves no garbage. Pacing by bytes hashed made each worker run a full collection (about 9 ms)
+ * every 12 MiB of an unchanged image: 0.4 s of each worker's 1.4 s on a 1 GiB image.
+ */
 const pacer = new GcPacer(12 << 20);
 
 const key = (workerData as { key?: Uint8Array } | undefined)?.key;
@@ -65,7 +71,9 @@ function encodeOne(data: Buffer, results: EncodedChunk[]): void {
     return;
   }
   known.add(digest);
-  results.push({ digest, size: data.length, blob: own(encodeBlob(data, { compress: true, crypt, level })) });
+  const blob = own(encodeBlob(data, { compress: true, crypt, level }));
+  pacer.add(blob.byteLength);
+  results.push({ digest, size: data.length, blob });
 }
 
 const files = new Map<string, number>();
@@ -119,7 +127,9 @@ parentPort!.on("message", (msg: EncodeRequest | EncodeFileRequest | DecodeReques
   let answer: WorkerAnswer;
   try {
     answer = msg.type === "encode" ? encode(msg) : msg.type === "encode-file" ? encodeFile(msg) : decode(msg);
-    pacer.add(msg.type === "encode" ? msg.chunks.reduce((a, c) => a + c.byteLength, 0) : msg.type === "encode-file" ? msg.ranges.reduce((a, r) => a + r[1], 0) : msg.blobs.reduce((a, c) => a + c.byteLength, 0));
+    // the chunks handed in are garbage once hashed (or encoded); encode-file reads into readBuffer
+    if (msg.type === "encode") pacer.add(msg.chunks.reduce((a, c) => a + c.byteLength, 0));
+    if (msg.type === "decode") pacer.add(msg.blobs.reduce((a, c) => a + c.byteLength, 0) * 2);
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     answer = { type: "error", id: msg.id, code: typeof code === "string" ? code : "ERR_INTERNAL", message: (err as Error).message };
