@@ -39,6 +39,7 @@ import { type ArchiveEvent, type ByteStream, decodeArchive } from "./decoder.js"
 import { ArchiveError } from "./errors.js";
 import { checkPayloadHeader, type EntryMeta, FLAG_HAS_LINKS, PAYLOAD_HEADER_SIZE, S_IFBLK, S_IFMT } from "./format.js";
 import { AdaptiveIo } from "./internal/adaptive-io.js";
+import { FileWriter, type WriterFailure } from "./internal/file-writer.js";
 import { absoluteFsPath, fsJoin, joinPath, type PathLike, pathKey } from "./internal/paths.js";
 import { type RandomAccessReader, readExactAt, readerPieces } from "./random-access.js";
 import { defaultWarningHandler, makeWarning, type WarningHandler } from "./warnings.js";
@@ -227,6 +228,8 @@ export class Extractor {
   private readonly egid = process.getegid?.() ?? -1;
   /** Synchronous file system calls while they are fast (no thread-pool round trips). */
   private readonly io = new AdaptiveIo();
+  /** The file-writer thread of a run() without allowExisting: small files and directory metadata. */
+  private writer: FileWriter | undefined;
   /** Whether entries created here already belong to euid/egid (see ownedByUs). */
   private createdOwnedByUs: boolean | undefined;
   private done = false;
@@ -275,16 +278,37 @@ export class Extractor {
   }
 
   async run(events: AsyncIterable<ArchiveEvent>): Promise<ExtractStats> {
+    if (!this.opts.allowExisting) this.writer = new FileWriter((f) => this.writerFailed(f));
     try {
-      for await (const ev of events) await this.handle(ev);
-      await this.drain();
-    } catch (e) {
-      // let in-flight writes finish (and clean up their temp files) before reporting
-      await Promise.allSettled(this.pending);
-      throw e;
+      try {
+        for await (const ev of events) await this.handle(ev);
+        await this.drain();
+        await this.drainWriter();
+      } catch (e) {
+        // let in-flight writes finish (and clean up their partial files) before reporting
+        await Promise.allSettled(this.pending);
+        await this.writer?.drain().catch(() => {});
+        throw this.pendingError ?? e;
+      }
+    } finally {
+      await this.writer?.close();
+      this.writer = undefined;
     }
     if (!this.done) throw new ArchiveError("ERR_ARCHIVE_TRUNCATED", "archive ended before its root directory was closed");
     return this.stats;
+  }
+
+  /** The writer thread's first failure becomes the run's error (as a failed write here would). */
+  private writerFailed(f: WriterFailure): void {
+    if (f.partial) this.warn(makeWarning(f.path, "partial-removed", `partial file removed: ${f.message}`));
+    const err = f.code === "EEXIST" && !f.partial ? fileExists(f.path) : Object.assign(new Error(f.message), { code: f.code });
+    this.pendingError ??= err;
+  }
+
+  /** Waits until the writer thread has created everything queued so far. */
+  private async drainWriter(): Promise<void> {
+    if (this.writer) await this.writer.drain();
+    this.throwPending();
   }
 
   /** Runs a small-file write in the background, at most MAX_PENDING at a time. */
@@ -319,7 +343,17 @@ export class Extractor {
     if (ev.kind === "goodbye") {
       await this.drain();
       const d = this.stack.pop()!;
-      if (!d.isRoot || this.opts.applyRootMetadata !== false) await this.applyMeta(d.abs, d.meta, false, !d.isRoot);
+      if (!d.isRoot || this.opts.applyRootMetadata !== false) {
+        if (this.writer) {
+          // queued behind the files of this directory the writer has not created yet
+          this.throwPending();
+          const chown = this.owner && !(!d.isRoot && this.ownedByUs(d.meta));
+          const w = this.writer.dir({ abs: d.abs, path: d.abs, mode: d.meta.mode & 0o7777, mtime: nsToSeconds(d.meta.mtimeNs), chown, uid: d.meta.uid, gid: d.meta.gid });
+          if (w) await w;
+        } else {
+          await this.applyMeta(d.abs, d.meta, false, !d.isRoot);
+        }
+      }
       if (this.stack.length === 0) this.done = true;
       return;
     }
@@ -348,7 +382,9 @@ export class Extractor {
         if (ev.meta.size <= SMALL_MAX) {
           const { data, copied } = await collect(content, ev.meta.size);
           const { path, meta } = ev;
-          if (!this.opts.allowExisting && this.io.syncOk) {
+          if (this.writer) {
+            await this.queueSmall(abs, path, meta, data);
+          } else if (!this.opts.allowExisting && this.io.syncOk) {
             // written right now, from the source's buffer: no copy, no thread-pool round trips
             this.writeSmallSync(abs, path, meta, data);
           } else if (!background) {
@@ -376,6 +412,7 @@ export class Extractor {
         return;
       case "hardlink": {
         await this.drain();
+        await this.drainWriter();
         const first = this.links.get(pathKey(ev.target));
         if (first) {
           await this.fsCall(
@@ -429,6 +466,18 @@ export class Extractor {
       yield piece;
     }
     if (pos < start + size) throw new ArchiveError("ERR_ARCHIVE_TRUNCATED", "payload stream ends inside file content", { path, offset: pos });
+  }
+
+  /** writeSmall on the writer thread: `data` is copied into its batch before this returns. */
+  private async queueSmall(abs: Buffer, path: Buffer, meta: EntryMeta, data: Buffer): Promise<void> {
+    if (data.length !== meta.size) throw new ArchiveError("ERR_ARCHIVE_CORRUPT", `file content has ${data.length} bytes, ${meta.size} declared`, { path });
+    this.throwPending();
+    const perm = meta.mode & 0o7777;
+    const exact = this.umask !== undefined && (perm & (this.umask | 0o7000)) === 0;
+    const chown = this.owner && !this.ownedByUs(meta);
+    const w = this.writer!.file({ abs, path, data, size: meta.size, perm, exact, mtime: nsToSeconds(meta.mtimeNs), chown, uid: meta.uid, gid: meta.gid, sparse: this.sparse });
+    if (w) await w;
+    this.stats.bytes += meta.size;
   }
 
   /** writeSmall with synchronous calls: used while they are fast; `data` is not kept. */
