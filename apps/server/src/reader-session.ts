@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import type { DataStore, FileLock } from "@cairn/datastore";
 import { DynamicIndexReader, FixedIndexReader } from "@cairn/format";
-import { CLOSE_CODES, ProtocolError, READER_OPS, type ReaderParams } from "@cairn/protocol";
+import { CLOSE_CODES, ProtocolError, READER_OPS, type ReaderParams, allocBody } from "@cairn/protocol";
 import type { FastifyBaseLogger } from "fastify";
 import type { WebSocket } from "ws";
 import { SessionTransport } from "./session-transport.js";
@@ -73,7 +73,8 @@ export class ReaderSession {
       }
       let data: Buffer;
       try {
-        data = await this.#ds.readChunk(digest);
+        // read into a body with room for the answer's frame header: the frame is built around it
+        data = await this.#ds.readChunk(digest, allocBody);
       } catch (err) {
         if ((err as { code?: string }).code === "ERR_NOT_FOUND" || (err as { code?: string }).code === "ENOENT") {
           throw new ProtocolError("ERR_NOT_FOUND", `chunk ${digest} is missing from the datastore`);

@@ -163,8 +163,9 @@ export class DataStore {
     return this.chunks.insertChunk(digest, blob);
   }
 
-  readChunk(digest: string): Promise<Buffer> {
-    return this.chunks.readChunk(digest);
+  /** A chunk's blob; `alloc` gives the buffer it is read into (see ChunkStore.readChunk). */
+  readChunk(digest: string, alloc?: (size: number) => Buffer): Promise<Buffer> {
+    return this.chunks.readChunk(digest, alloc);
   }
 
   statChunk(digest: string): fs.Stats | null {

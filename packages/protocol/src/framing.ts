@@ -32,6 +32,22 @@ export interface Frame {
   body: Buffer;
 }
 
+/** Bytes `allocBody` keeps free in front of a body: the length field and a typical answer header. */
+export const BODY_HEADROOM = 512;
+const withHeadroom = new WeakSet<Uint8Array>();
+
+/**
+ * A buffer for a frame body of `size` bytes with BODY_HEADROOM free bytes in front of it, so
+ * that `encodeFrame` can write the frame around it instead of copying it (a server sends chunk
+ * blobs read straight into such a buffer). The body must be passed to encodeFrame as returned
+ * (not a view of it) and only once; the frame then shares its memory.
+ */
+export function allocBody(size: number): Buffer {
+  const body = Buffer.allocUnsafeSlow(BODY_HEADROOM + size).subarray(BODY_HEADROOM);
+  withHeadroom.add(body);
+  return body;
+}
+
 export function encodeFrame(header: unknown, body?: Uint8Array): Buffer {
   const json = Buffer.from(JSON.stringify(header), "utf8");
   if (json.length > MAX_HEADER_SIZE) {
@@ -40,6 +56,14 @@ export function encodeFrame(header: unknown, body?: Uint8Array): Buffer {
   const bodyLen = body?.length ?? 0;
   if (bodyLen > MAX_BODY_SIZE) {
     throw new ProtocolError("ERR_BAD_FRAME", `frame body of ${bodyLen} bytes exceeds ${MAX_BODY_SIZE}`);
+  }
+  if (body && withHeadroom.delete(body) && FRAME_LENGTH_SIZE + json.length <= body.byteOffset) {
+    // the frame is written in front of the body, in the same memory: no copy of the body
+    const start = body.byteOffset - FRAME_LENGTH_SIZE - json.length;
+    const out = Buffer.from(body.buffer, start, FRAME_LENGTH_SIZE + json.length + bodyLen);
+    out.writeUInt32LE(json.length, 0);
+    json.copy(out, FRAME_LENGTH_SIZE);
+    return out;
   }
   const out = Buffer.allocUnsafe(FRAME_LENGTH_SIZE + json.length + bodyLen);
   out.writeUInt32LE(json.length, 0);
