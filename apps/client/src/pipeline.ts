@@ -7,6 +7,7 @@
 import os from "node:os";
 import { Worker } from "node:worker_threads";
 import { CryptConfig, chunkDigest, decodeBlob, encodeBlob } from "@cairn/format";
+import { BODY_HEADROOM, adoptBody } from "@cairn/protocol/client";
 import { ClientError } from "./errors.js";
 import { GcPacer } from "./gc.js";
 import type { InjectedChunk } from "./payload-sink.js";
@@ -84,7 +85,8 @@ export class ChunkPool {
     if (this.#slots.length > 0) return this.#slots;
     const url = new URL("./workers/chunk-worker.js", import.meta.url);
     for (let i = 0; i < this.size; i++) {
-      const worker = new Worker(url, { workerData: { key: this.#key, level: this.#level } });
+      // blobs come back with room for the upload frame's header in front (no copy into a frame)
+      const worker = new Worker(url, { workerData: { key: this.#key, level: this.#level, headroom: BODY_HEADROOM } });
       const slot: Slot = { worker, busy: 0 };
       worker.on("message", (a: WorkerAnswer) => {
         const p = this.#pending.get(a.id);
@@ -151,14 +153,14 @@ export class ChunkPool {
       const digest = chunkDigest(data, this.#crypt).toString("hex");
       if (this.#mainKnown.has(digest)) return { digest, size: data.length, blob: null };
       this.#mainKnown.add(digest);
-      return { digest, size: data.length, blob: encodeBlob(data, { compress: true, crypt: this.#crypt, level: this.#level }) };
+      return { digest, size: data.length, blob: adoptBody(encodeBlob(data, { compress: true, crypt: this.#crypt, level: this.#level, headroom: BODY_HEADROOM })) };
     });
   }
 
   async #encodeBatch(chunks: ArrayBuffer[]): Promise<ChunkResult[]> {
     const a = await this.#send({ type: "encode", chunks }, chunks);
     if (a.type !== "encoded") throw new ClientError("ERR_INTERNAL", "worker answered the wrong request");
-    return a.results.map((r: EncodedChunk) => ({ digest: r.digest, size: r.size, blob: r.blob ? Buffer.from(r.blob) : null }));
+    return a.results.map((r: EncodedChunk) => ({ digest: r.digest, size: r.size, blob: r.blob ? adoptBody(Buffer.from(r.blob, r.offset)) : null }));
   }
 
   /**
@@ -240,7 +242,7 @@ export class ChunkPool {
     const send = (ranges: Array<[number, number]>) =>
       this.#send({ type: "encode-file", path, ranges } as Omit<EncodeFileRequest, "id">, []).then((a) => {
         if (a.type !== "encoded") throw new ClientError("ERR_INTERNAL", "worker answered the wrong request");
-        return a.results.map((r) => ({ digest: r.digest, size: r.size, blob: r.blob ? Buffer.from(r.blob) : null }));
+        return a.results.map((r) => ({ digest: r.digest, size: r.size, blob: r.blob ? adoptBody(Buffer.from(r.blob, r.offset)) : null }));
       });
     try {
       for (;;) {

@@ -44,6 +44,11 @@ export interface EncodeBlobOptions {
   crypt?: CryptConfig;
   /** Fixed IV, for golden fixtures and tests only: never reuse an IV with a real key. */
   testIv?: Uint8Array;
+  /**
+   * Leave this many free bytes in front of the blob in its own ArrayBuffer (default 0): a sender
+   * can then write its frame header there instead of copying the blob into a frame.
+   */
+  headroom?: number;
 }
 
 export interface DecodeBlobOptions {
@@ -142,15 +147,20 @@ export function encodeBlob(data: Uint8Array, options: EncodeBlobOptions = {}): B
   const compressed = options.compress ? compressIfSmaller(data, options.level) : undefined;
   const payload = compressed ?? data;
   const crypt = options.crypt;
+  const headroom = options.headroom ?? 0;
+  if (!Number.isInteger(headroom) || headroom < 0 || headroom > 1 << 20) {
+    throw new FormatError("ERR_BLOB_HEADROOM", `headroom must be an integer from 0 to ${1 << 20}, got ${String(headroom)}`);
+  }
+  const alloc = (n: number) => (headroom === 0 ? Buffer.allocUnsafe(n) : Buffer.allocUnsafeSlow(headroom + n).subarray(headroom));
   if (crypt === undefined) {
-    const out = Buffer.allocUnsafe(BLOB_HEADER_SIZE + payload.length);
+    const out = alloc(BLOB_HEADER_SIZE + payload.length);
     out.set(payload, BLOB_HEADER_SIZE);
     writeHeader(out, compressed ? COMPRESSED_BLOB_MAGIC : UNCOMPRESSED_BLOB_MAGIC, BLOB_HEADER_SIZE);
     return out;
   }
   const iv = options.testIv ?? randomBytes(IV_SIZE);
   const { ciphertext, tag } = crypt.encrypt(payload, iv);
-  const out = Buffer.allocUnsafe(ENCRYPTED_BLOB_HEADER_SIZE + ciphertext.length);
+  const out = alloc(ENCRYPTED_BLOB_HEADER_SIZE + ciphertext.length);
   out.set(iv, BLOB_OFFSET_IV);
   out.set(tag, BLOB_OFFSET_TAG);
   out.set(ciphertext, ENCRYPTED_BLOB_HEADER_SIZE);

@@ -124,6 +124,19 @@ describe("data blob round trips", () => {
     expectCode(() => encodeBlob(data, { compress: true, level: 1.5 }), "ERR_BLOB_LEVEL");
   });
 
+  it("leaves the headroom asked for free in front of the blob, bytes unchanged; a bad headroom is ERR_BLOB_HEADROOM", () => {
+    const key = randomBytes(32);
+    for (const opts of [{ compress: true }, { compress: false }, { compress: true, crypt: new CryptConfig(key), testIv: Buffer.alloc(16, 3) }]) {
+      const plain = encodeBlob(text, opts);
+      const roomy = encodeBlob(text, { ...opts, headroom: 512 });
+      expect(roomy.equals(plain)).toBe(true);
+      expect(roomy.byteOffset).toBe(512);
+      expect(roomy.buffer.byteLength).toBe(512 + roomy.length);
+    }
+    expectCode(() => encodeBlob(text, { headroom: -1 }), "ERR_BLOB_HEADROOM");
+    expectCode(() => encodeBlob(text, { headroom: 0.5 }), "ERR_BLOB_HEADROOM");
+  });
+
   it("accepts a Uint8Array that is not a Buffer", () => {
     const blob = encodeBlob(new Uint8Array(text), { compress: true });
     expect(decodeBlob(new Uint8Array(blob)).equals(text)).toBe(true);

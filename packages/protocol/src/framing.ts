@@ -48,6 +48,16 @@ export function allocBody(size: number): Buffer {
   return body;
 }
 
+/**
+ * Marks `body` as having at least BODY_HEADROOM free bytes in front of it in its ArrayBuffer (a
+ * blob encoded with that headroom), so `encodeFrame` builds the frame around it as for
+ * `allocBody`. A body without that much room is left as it is (encodeFrame copies it).
+ */
+export function adoptBody(body: Buffer): Buffer {
+  if (body.byteOffset >= BODY_HEADROOM) withHeadroom.add(body);
+  return body;
+}
+
 export function encodeFrame(header: unknown, body?: Uint8Array): Buffer {
   const json = Buffer.from(JSON.stringify(header), "utf8");
   if (json.length > MAX_HEADER_SIZE) {

@@ -5,7 +5,7 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BODY_HEADROOM, allocBody, decodeFrame, encodeFrame } from "../src/index.js";
+import { BODY_HEADROOM, adoptBody, allocBody, decodeFrame, encodeFrame } from "../src/index.js";
 
 describe("frames around a body with headroom", () => {
   it("decode to the same header and body as a copied frame, without copying the body", () => {
@@ -48,5 +48,17 @@ describe("frames around a body with headroom", () => {
     expect(encodeFrame({ id: 3 }, once).buffer).toBe(once.buffer);
     // the second frame must not overwrite the first one's header in shared memory
     expect(encodeFrame({ id: 4 }, once).buffer).not.toBe(once.buffer);
+  });
+
+  it("adoptBody takes a body with enough free bytes in front (a blob encoded with headroom), and only that", () => {
+    const whole = Buffer.alloc(BODY_HEADROOM + 64, 1);
+    const body = adoptBody(whole.subarray(BODY_HEADROOM));
+    const f = encodeFrame({ id: 5, ok: true }, body);
+    expect(f.buffer).toBe(whole.buffer);
+    expect(decodeFrame(f).body.equals(Buffer.alloc(64, 1))).toBe(true);
+    const tight = adoptBody(Buffer.alloc(BODY_HEADROOM + 64, 2).subarray(BODY_HEADROOM - 1));
+    const g = encodeFrame({ id: 6, ok: true }, tight);
+    expect(g.buffer).not.toBe(tight.buffer);
+    expect(decodeFrame(g).body.equals(tight)).toBe(true);
   });
 });

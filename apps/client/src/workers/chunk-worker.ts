@@ -37,6 +37,8 @@ export interface EncodedChunk {
   size: number;
   /** null: known chunk, not encoded. */
   blob: ArrayBuffer | null;
+  /** Where the blob starts in `blob` (the frame headroom in front of it). */
+  offset: number;
 }
 export type WorkerAnswer =
   | { type: "encoded"; id: number; results: EncodedChunk[] }
@@ -53,6 +55,8 @@ const pacer = new GcPacer(12 << 20);
 
 const key = (workerData as { key?: Uint8Array } | undefined)?.key;
 const level = (workerData as { level?: number } | undefined)?.level;
+/** Free bytes in front of each blob (protocol BODY_HEADROOM): the upload frame is written there. */
+const headroom = (workerData as { headroom?: number } | undefined)?.headroom ?? 0;
 const crypt = key ? new CryptConfig(Buffer.from(key)) : undefined;
 const known = new Set<string>();
 
@@ -67,13 +71,16 @@ function own(b: Buffer): ArrayBuffer {
 function encodeOne(data: Buffer, results: EncodedChunk[]): void {
   const digest = chunkDigest(data, crypt).toString("hex");
   if (known.has(digest)) {
-    results.push({ digest, size: data.length, blob: null });
+    results.push({ digest, size: data.length, blob: null, offset: 0 });
     return;
   }
   known.add(digest);
-  const blob = own(encodeBlob(data, { compress: true, crypt, level }));
+  const encoded = encodeBlob(data, { compress: true, crypt, level, headroom });
+  // the whole ArrayBuffer goes back (headroom included), transferred, not copied
+  const whole = encoded.byteOffset === headroom && encoded.buffer.byteLength === headroom + encoded.length && encoded.buffer instanceof ArrayBuffer;
+  const blob = whole ? (encoded.buffer as ArrayBuffer) : own(encoded);
   pacer.add(blob.byteLength);
-  results.push({ digest, size: data.length, blob });
+  results.push({ digest, size: data.length, blob, offset: whole ? headroom : 0 });
 }
 
 const files = new Map<string, number>();
