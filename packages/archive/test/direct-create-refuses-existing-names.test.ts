@@ -8,19 +8,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ArchiveWarning, extractArchive } from "../src/index.js";
 import { S_IFREG } from "../src/format.js";
-import { Crafter } from "./helpers/craft.js";
+import { Crafter, twoParts } from "./helpers/craft.js";
 import { removeDir, tempDir } from "./helpers/tree.js";
 
 let work: string;
 let sentinelDir: string;
 let n = 0;
 
-/** Yields `first`, then runs `between` (the extractor has handled every record of `first`), then `rest`. */
-async function* twoParts(first: Buffer, between: () => Promise<void>, rest: Buffer): AsyncGenerator<Buffer> {
-  yield first;
-  await between();
-  yield rest;
-}
 
 async function sentinelState(): Promise<string> {
   const names = (await readdir(sentinelDir)).sort();

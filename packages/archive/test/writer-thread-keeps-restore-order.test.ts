@@ -8,17 +8,12 @@ import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ArchiveWarning, extractArchive } from "../src/index.js";
-import { Crafter } from "./helpers/craft.js";
+import { Crafter, twoParts } from "./helpers/craft.js";
 import { removeDir, tempDir } from "./helpers/tree.js";
 
 let work: string;
 let n = 0;
 
-async function* twoParts(first: Buffer, between: () => Promise<void>, rest: Buffer): AsyncGenerator<Buffer> {
-  yield first;
-  await between();
-  yield rest;
-}
 
 describe("the restore's writer thread", () => {
   beforeAll(async () => {

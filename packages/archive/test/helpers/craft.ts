@@ -66,3 +66,10 @@ export class Crafter {
     return Buffer.concat(this.parts);
   }
 }
+
+/** Yields `first`, then runs `between` (the extractor has handled every record of `first`), then `rest`. */
+export async function* twoParts(first: Buffer, between: () => Promise<void>, rest: Buffer): AsyncGenerator<Buffer> {
+  yield first;
+  await between();
+  yield rest;
+}
