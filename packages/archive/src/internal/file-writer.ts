@@ -27,7 +27,7 @@ const BATCH_JOBS = 64;
 /** Batches the worker may have queued before the main thread waits. */
 const MAX_IN_FLIGHT = 8;
 
-const WORKER_SOURCE = String.raw`
+const WORKER_SOURCE = `
 "use strict";
 const { parentPort } = require("node:worker_threads");
 const fs = require("node:fs");
