@@ -62,8 +62,12 @@ export class ChunkPool {
   /** Known digests collected before the workers exist. */
   #known: string[] = [];
   #closing = false;
-  /** Main-thread side of the buffer churn: chunk copies out, blobs and decoded data back. */
-  readonly pacer = new GcPacer(32 << 20);
+  /**
+   * Main-thread side of the buffer churn: chunk copies out, blobs and decoded data back. A
+   * collection every 16 MiB (was 32) took first-backup peak RSS from 185-196 to 177-178 MB in
+   * interleaved runs at no measured cost in time; 8 MiB saved 5 MB more for more GC work.
+   */
+  readonly pacer = new GcPacer(16 << 20);
   readonly #mainKnown = new Set<string>();
   #crypt: CryptConfig | undefined;
   readonly #pending = new Map<number, Pending>();
