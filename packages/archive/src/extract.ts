@@ -391,9 +391,10 @@ export class Extractor {
             if (this.opts.allowExisting) await this.writeFile(abs, path, meta, [data]);
             else await this.writeSmall(abs, path, meta, data);
           } else {
-            // pieces may be views of a buffer the source reuses: keep a copy for the background write
+            // only with allowExisting (run() has the writer thread otherwise): temp name + rename.
+            // Pieces may be views of a buffer the source reuses: keep a copy for the background write
             const own = copied ? data : Buffer.from(data);
-            await this.spawn(() => (this.opts.allowExisting ? this.writeFile(abs, path, meta, [own]) : this.writeSmall(abs, path, meta, own)));
+            await this.spawn(() => this.writeFile(abs, path, meta, [own]));
           }
         } else {
           await this.writeFile(abs, ev.path, ev.meta, content);

@@ -104,7 +104,7 @@ parentPort.on("message", (m) => {
       }
     }
   }
-  parentPort.postMessage({ id: m.id, buf: m.buf, error, skipped: failed && error === undefined }, [m.buf]);
+  parentPort.postMessage({ id: m.id, buf: m.buf, error }, [m.buf]);
 });
 `;
 
@@ -121,7 +121,6 @@ interface Answer {
   id: number;
   buf: ArrayBuffer;
   error?: { index: number; code: string; message: string; partial: boolean };
-  skipped: boolean;
 }
 
 export interface SmallFileJob {
@@ -178,11 +177,6 @@ export class FileWriter {
       if (!this.#closed) this.#crash ??= new Error(`file writer thread exited with code ${code}`);
       this.#wakeUp();
     });
-  }
-
-  /** The first failure, if any. */
-  get failure(): WriterFailure | undefined {
-    return this.#failure;
   }
 
   #answer(a: Answer): void {
