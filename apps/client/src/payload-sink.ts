@@ -58,7 +58,12 @@ export interface ReuseCounters {
 }
 
 export class ReusingPayloadSink implements PayloadSink {
-  readonly #channel = new Channel(16 << 20);
+  /**
+   * Bytes the encoder may read ahead of the chunker (4 encoder reads of 1 MiB). It was 16 MiB:
+   * 4 MiB took about 25 MB off a first backup's peak RSS (200-203 -> 175 MB) at the same speed,
+   * since both ends run on the main thread and the reads are sequential.
+   */
+  readonly #channel = new Channel(4 << 20);
   readonly #prev: DynamicIndexReader | undefined;
   #pos = 0;
   #pending: PendingInjection | undefined;
