@@ -46,6 +46,28 @@ describe("backup and restore through the CLI against a real server", () => {
     expect(s2.newChunks).toBe(0);
   });
 
+  it("restores an image's zero blocks as holes, inside data chunks too, for the largest and smallest chunk size", async () => {
+    const img = path.join(t.dir, "holes.img");
+    const MiB = 1024 * 1024;
+    const buf = Buffer.alloc(6 * MiB + 777);
+    buf.fill(3, 0, 100 * 1024); // data, then 2 MiB of zeros inside the first 4 MiB chunk
+    buf.fill(5, 2 * MiB + 100 * 1024, 4 * MiB + 10); // data across the chunk edge
+    buf.fill(6, 6 * MiB, 6 * MiB + 700); // a short tail that ends in zeros
+    await fs.promises.writeFile(img, buf);
+    for (const [id, chunkKiB] of [["holes", "4096"], ["holes-small", "64"]]) {
+      const b = await runCli(["backup", `disk.img:${img}`, "--backup-id", id, "--chunk-size", chunkKiB], t.env);
+      expect(b.code, b.stderr).toBe(0);
+      const out = path.join(t.dir, `${id}-restored.img`);
+      const r = await runCli(["restore", `host/${id}`, "disk.img", out], t.env);
+      expect(r.code, r.stderr).toBe(0);
+      expect((await fs.promises.readFile(out)).equals(buf)).toBe(true);
+      // about 4.3 MiB hold data; the 1.9 MiB zero run and the zeros after 4 MiB are not stored
+      const st = await fs.promises.stat(out);
+      expect(st.size).toBe(buf.length);
+      expect(st.blocks * 512).toBeLessThan(buf.length - 1.5 * MiB);
+    }
+  });
+
   it("--chunk-size 64 cuts the image into 64 KiB chunks and still round-trips both archives", async () => {
     const img = path.join(t.dir, "small-chunks.img");
     const buf = Buffer.alloc(300 * 1024 + 17);

