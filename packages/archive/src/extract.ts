@@ -53,7 +53,7 @@ const fdWrite = (fd: number, b: Buffer, off: number, len: number, pos: number): 
 const fdTruncate = promisify(ftruncate) as (fd: number, len: number) => Promise<void>;
 const fdChown = promisify(fchown);
 const fdChmod = promisify(fchmod) as (fd: number, mode: number) => Promise<void>;
-const fdUtimes = promisify(futimes) as (fd: number, atime: number, mtime: number) => Promise<void>;
+const fdUtimes = promisify(futimes) as (fd: number, atime: number | string, mtime: number | string) => Promise<void>;
 const fdClose = promisify(close);
 
 export interface ExtractStats {
@@ -184,6 +184,15 @@ function fileExists(path: Buffer): ArchiveError {
 export function nsToSeconds(ns: bigint): number {
   const us = ns >= 0n ? ns / 1000n : -((-ns + 999n) / 1000n);
   return (Number(us) + 0.5) / 1e6;
+}
+
+/**
+ * The utimes argument for `seconds`. Node's fs replaces a negative number (a time before 1970)
+ * with the current time, silently; a numeric string is passed through as its number, so times
+ * before 1970 go as strings.
+ */
+export function timeArg(seconds: number): number | string {
+  return seconds < 0 ? String(seconds) : seconds;
 }
 
 
@@ -505,7 +514,7 @@ export class Extractor {
         if (this.owner && !this.ownedByUs(meta)) fchownSync(fd, meta.uid, meta.gid);
         if (!exact) fchmodSync(fd, perm);
         const t = nsToSeconds(meta.mtimeNs);
-        futimesSync(fd, t, t);
+        futimesSync(fd, timeArg(t), timeArg(t));
       });
     } catch (e) {
       try {
@@ -551,7 +560,7 @@ export class Extractor {
       if (this.owner && !this.ownedByUs(meta)) await fdChown(fd, meta.uid, meta.gid);
       if (!exact) await fdChmod(fd, perm);
       const t = nsToSeconds(meta.mtimeNs);
-      await fdUtimes(fd, t, t);
+      await fdUtimes(fd, timeArg(t), timeArg(t));
     } catch (e) {
       await fdClose(fd).catch(() => {});
       await unlink(abs).catch(() => {});
@@ -625,7 +634,7 @@ export class Extractor {
           if (written < meta.size) ftruncateSync(fd, meta.size);
           if (chown) fchownSync(fd, meta.uid, meta.gid);
           fchmodSync(fd, meta.mode & 0o7777);
-          futimesSync(fd, t, t);
+          futimesSync(fd, timeArg(t), timeArg(t));
           open = false;
           closeSync(fd);
         },
@@ -633,7 +642,7 @@ export class Extractor {
           if (written < meta.size) await fdTruncate(fd, meta.size);
           if (chown) await fdChown(fd, meta.uid, meta.gid);
           await fdChmod(fd, meta.mode & 0o7777);
-          await fdUtimes(fd, t, t);
+          await fdUtimes(fd, timeArg(t), timeArg(t));
           open = false;
           await fdClose(fd);
         },
@@ -685,12 +694,12 @@ export class Extractor {
         if (chown) lchownSync(abs, meta.uid, meta.gid);
         // Linux cannot chmod a symlink; its mode is always 0777
         if (!isSymlink) chmodSync(abs, meta.mode & 0o7777);
-        lutimesSync(abs, t, t);
+        lutimesSync(abs, timeArg(t), timeArg(t));
       },
       async () => {
         if (chown) await lchown(abs, meta.uid, meta.gid);
         if (!isSymlink) await chmod(abs, meta.mode & 0o7777);
-        await lutimes(abs, t, t);
+        await lutimes(abs, timeArg(t), timeArg(t));
       },
     );
   }

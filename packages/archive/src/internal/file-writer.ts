@@ -36,6 +36,8 @@ const FLAGS = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;
 const BLOCK = 65536;
 const ZERO = Buffer.alloc(BLOCK);
 const F = ${FIELDS};
+// fs turns a negative number (before 1970) into the current time; a numeric string goes as is
+const t = (s) => (s < 0 ? String(s) : s);
 let failed = false;
 
 function writeRuns(fd, data, sparse) {
@@ -71,7 +73,7 @@ function file(buf, j, o) {
     if (written < size) fs.ftruncateSync(fd, size);
     if (j[o + 9] === 1) fs.fchownSync(fd, j[o + 10], j[o + 11]);
     if (!exact) fs.fchmodSync(fd, perm);
-    fs.futimesSync(fd, mt, mt);
+    fs.futimesSync(fd, t(mt), t(mt));
   } catch (e) {
     try { fs.closeSync(fd); } catch {}
     try { fs.unlinkSync(abs); } catch {}
@@ -86,7 +88,7 @@ function dir(buf, j, o) {
   const mt = j[o + 8];
   if (j[o + 9] === 1) fs.lchownSync(abs, j[o + 10], j[o + 11]);
   fs.chmodSync(abs, j[o + 6]);
-  fs.lutimesSync(abs, mt, mt);
+  fs.lutimesSync(abs, t(mt), t(mt));
 }
 
 parentPort.on("message", (m) => {

@@ -46,8 +46,9 @@ export async function makeEveryTypeTree(root: string): Promise<FixtureInfo> {
   const blk = chr ? chr : tryExec("mknod", [join(root, "blk"), "b", "7", "200"]);
   // distinctive times, including one before 1970
   await utimes(at(root, "empty"), 1_000_000_000.5, 1_000_000_000.123456);
-  await utimes(at(root, "with space.txt"), 1_700_000_000, -86400.25);
-  await lutimes(at(root, "link"), 1_600_000_000, 1_600_000_000.75);
+  // times before 1970 go as strings: fs turns a negative number into the current time
+  await utimes(at(root, "with space.txt"), 1_700_000_000, "-86400.25");
+  await lutimes(at(root, "link"), 1_600_000_000, "-315359999.8765435");
   await utimes(at(root, "sub"), 1_650_000_000, 1_650_000_000.5);
   return { devicesMade: !blk, deviceSkipReason: blk, deepPath: parts.join("/") };
 }
