@@ -22,7 +22,7 @@
 //   - Decoding never trusts the stream: every violation is an ArchiveError with a code, path and
 //     offset. Restore never writes outside its target nor through a symlink.
 
-export { ArchiveError, type ArchiveErrorCode, displayPath } from "./errors.js";
+export { ArchiveError, type ArchiveErrorCode, displayPath, parseDisplayPath } from "./errors.js";
 export {
   CATALOG_MAGIC,
   CXAR_MAGIC,

@@ -4,6 +4,7 @@
 import { type CatalogEntry, displayPath, openCatalog } from "@cairn/archive";
 import type { CryptConfig } from "@cairn/format";
 import type { Connection } from "../connection.js";
+import { lookupArchivePath } from "../archive-path.js";
 import { ClientError } from "../errors.js";
 import { ChunkPool } from "../pipeline.js";
 import { openIndex, openSnapshot, randomAccess } from "../remote.js";
@@ -30,13 +31,14 @@ export async function catalogList(conn: Connection, spec: SnapshotSpec, dir: str
     }
     const cat = await openCatalog(randomAccess(snap, await openIndex(snap, file), pool));
     const sub = dir.replace(/^\/+|\/+$/g, "");
-    const e = sub === "" ? cat.root() : await cat.lookup(sub);
-    if (!e) throw new ClientError("ERR_ARCHIVE_MISSING", `no path "${sub}" in ${file.replace(".ccat.didx", ".cxar")}`);
-    const list: CatalogEntry[] = e.kind === "dir" ? await cat.list(sub) : [e];
+    const found = sub === "" ? { path: Buffer.alloc(0), entry: cat.root() } : await lookupArchivePath(cat, sub);
+    if (!found) throw new ClientError("ERR_ARCHIVE_MISSING", `no path "${sub}" in ${file.replace(".ccat.didx", ".cxar")}`);
+    const e = found.entry;
+    const list: CatalogEntry[] = e.kind === "dir" ? await cat.list(found.path) : [e];
     return {
       snapshot: snap.name,
       archive: file.replace(".ccat.didx", ".cxar"),
-      path: `/${sub}`,
+      path: `/${displayPath(found.path)}`,
       entries: list.map((x) => ({
         name: displayPath(x.name),
         type: x.kind,

@@ -11,6 +11,7 @@ import { ClientError } from "../errors.js";
 import { mbPerSecond } from "../output.js";
 import { ChunkPool } from "../pipeline.js";
 import { startProgress } from "../progress.js";
+import { lookupArchivePath } from "../archive-path.js";
 import { ChunkRangeReader, streamChunks } from "../restore-io.js";
 import { type IndexReader, type OpenSnapshot, openIndex, openSnapshot, randomAccess, streamIndex } from "../remote.js";
 import type { SnapshotSpec } from "../snapshot-spec.js";
@@ -148,9 +149,9 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
           a.kind === "legacy"
             ? randomAccess(snap, await openIndex(snap, a.file), pool)
             : { metadata: randomAccess(snap, await openIndex(snap, a.meta), pool), payload: randomAccess(snap, await openIndex(snap, a.payload), pool) };
-        const entry = await cat.lookup(sub);
-        if (!entry) throw new ClientError("ERR_ARCHIVE_MISSING", `${a.name} has no path "${sub}"`);
-        stats = await restoreSubtree(cat, readers, sub, target);
+        const found = await lookupArchivePath(cat, sub);
+        if (!found) throw new ClientError("ERR_ARCHIVE_MISSING", `${a.name} has no path "${sub}"`);
+        stats = await restoreSubtree(cat, readers, found.path, target);
       } else if (a.kind === "legacy") {
         const index = await openIndex(snap, a.file);
         const bar = startProgress(a.name, index.size, opts.progress);
