@@ -23,10 +23,6 @@ function digestOf(index: IndexReader, i: number): Buffer {
   return Buffer.from(index.chunkInfo(i).digest);
 }
 
-function sameDigest(index: IndexReader, i: number, k: number): boolean {
-  return Buffer.compare(index.chunkInfo(i).digest, index.chunkInfo(k).digest) === 0;
-}
-
 /**
  * Raw chunk downloads of one index: `get(i)` returns chunk i's blob (downloading it if needed)
  * and keeps the downloads of chunks i+1 … i+ahead running, bounded by `aheadBytes` of chunk
@@ -53,8 +49,9 @@ class RawWindow {
   #fetch(i: number): Promise<Buffer> {
     let p = this.#raw.get(i);
     if (!p) {
+      const digest = this.index.chunkInfo(i).digest;
       for (const [k, q] of this.#raw) {
-        if (sameDigest(this.index, i, k)) {
+        if (Buffer.compare(digest, this.index.chunkInfo(k).digest) === 0) {
           p = q;
           break;
         }
