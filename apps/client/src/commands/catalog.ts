@@ -32,7 +32,7 @@ export async function catalogList(conn: Connection, spec: SnapshotSpec, dir: str
     const cat = await openCatalog(randomAccess(snap, await openIndex(snap, file), pool));
     const sub = dir.replace(/^\/+|\/+$/g, "");
     const found = sub === "" ? { path: Buffer.alloc(0), entry: cat.root() } : await lookupArchivePath(cat, sub);
-    if (!found) throw new ClientError("ERR_ARCHIVE_MISSING", `no path "${sub}" in ${file.replace(".ccat.didx", ".cxar")}`);
+    if (!found) throw new ClientError("ERR_ARCHIVE_MISSING", `no path "${displayPath(Buffer.from(sub))}" in ${file.replace(".ccat.didx", ".cxar")}`);
     const e = found.entry;
     const list: CatalogEntry[] = e.kind === "dir" ? await cat.list(found.path) : [e];
     return {

@@ -4,7 +4,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { type ExtractStats, extractArchive, extractSplitArchive, openCatalog, restoreSubtree } from "@cairn/archive";
+import { type ExtractStats, displayPath, extractArchive, extractSplitArchive, openCatalog, restoreSubtree } from "@cairn/archive";
 import type { CryptConfig } from "@cairn/format";
 import type { Connection } from "../connection.js";
 import { ClientError } from "../errors.js";
@@ -150,7 +150,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
             ? randomAccess(snap, await openIndex(snap, a.file), pool)
             : { metadata: randomAccess(snap, await openIndex(snap, a.meta), pool), payload: randomAccess(snap, await openIndex(snap, a.payload), pool) };
         const found = await lookupArchivePath(cat, sub);
-        if (!found) throw new ClientError("ERR_ARCHIVE_MISSING", `${a.name} has no path "${sub}"`);
+        if (!found) throw new ClientError("ERR_ARCHIVE_MISSING", `${a.name} has no path "${displayPath(Buffer.from(sub))}"`);
         stats = await restoreSubtree(cat, readers, found.path, target);
       } else if (a.kind === "legacy") {
         const index = await openIndex(snap, a.file);
