@@ -20,6 +20,12 @@ export interface ChunkResult {
   blob: Buffer | null;
   /** Appended by reference from the previous snapshot (metadata change detection). */
   injected?: boolean;
+  /**
+   * The worker-made ArrayBuffer holding `blob`: once the blob is on the wire, hand it to
+   * ChunkPool.recycle so its memory is freed by a worker's cheap young-generation collection
+   * instead of a full collection on the main thread.
+   */
+  recycle?: ArrayBuffer;
 }
 
 export interface PoolOptions {
@@ -51,6 +57,11 @@ function remoteError(a: { code: string; message: string }): Error {
   return e;
 }
 
+function fromWorker(r: EncodedChunk): ChunkResult {
+  if (!r.blob) return { digest: r.digest, size: r.size, blob: null };
+  return { digest: r.digest, size: r.size, blob: adoptBody(Buffer.from(r.blob, r.offset)), recycle: r.blob };
+}
+
 /** Streams up to this size are encoded on the main thread when no worker is running yet. */
 const INLINE_MAX = 6 << 20;
 
@@ -71,6 +82,8 @@ export class ChunkPool {
   readonly #mainKnown = new Set<string>();
   #crypt: CryptConfig | undefined;
   readonly #pending = new Map<number, Pending>();
+  /** Sent blobs' ArrayBuffers, handed to the next worker message (see recycle). */
+  #garbage = new Set<ArrayBuffer>();
   readonly #batchBytes: number;
   readonly #depth: number;
   #nextId = 1;
@@ -127,10 +140,25 @@ export class ChunkPool {
     const slot = this.#workers().reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.#nextId++;
     slot.busy++;
+    let garbage: ArrayBuffer[] | undefined;
+    if (this.#garbage.size > 0) {
+      garbage = [...this.#garbage];
+      this.#garbage = new Set();
+    }
     return new Promise<WorkerAnswer>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, slot });
-      slot.worker.postMessage({ ...msg, id }, transfer);
+      slot.worker.postMessage({ ...msg, id, garbage }, garbage ? [...transfer, ...garbage] : transfer);
     });
+  }
+
+  /**
+   * Takes back the ArrayBuffer of a worker-made blob (ChunkResult.recycle) that has been sent
+   * and is no longer read: it rides to a worker with the next request, is detached here, and
+   * dies young there. Main-thread buffers that live through an upload are promoted to the old
+   * generation, where only a full collection frees them: about 300 of those in a 2 GB backup.
+   */
+  recycle(ab: ArrayBuffer): void {
+    if (ab.byteLength > 0) this.#garbage.add(ab);
   }
 
   /** Tells every worker that these digests are stored (they will be hashed only). */
@@ -164,7 +192,7 @@ export class ChunkPool {
   async #encodeBatch(chunks: ArrayBuffer[]): Promise<ChunkResult[]> {
     const a = await this.#send({ type: "encode", chunks }, chunks);
     if (a.type !== "encoded") throw new ClientError("ERR_INTERNAL", "worker answered the wrong request");
-    return a.results.map((r: EncodedChunk) => ({ digest: r.digest, size: r.size, blob: r.blob ? adoptBody(Buffer.from(r.blob, r.offset)) : null }));
+    return a.results.map(fromWorker);
   }
 
   /**
@@ -246,7 +274,7 @@ export class ChunkPool {
     const send = (ranges: Array<[number, number]>) =>
       this.#send({ type: "encode-file", path, ranges } as Omit<EncodeFileRequest, "id">, []).then((a) => {
         if (a.type !== "encoded") throw new ClientError("ERR_INTERNAL", "worker answered the wrong request");
-        return a.results.map((r) => ({ digest: r.digest, size: r.size, blob: r.blob ? adoptBody(Buffer.from(r.blob, r.offset)) : null }));
+        return a.results.map(fromWorker);
       });
     try {
       for (;;) {
@@ -264,10 +292,8 @@ export class ChunkPool {
         }
         const head = inFlight.shift();
         if (!head) break;
-        for (const r of await head) {
-          this.pacer.add(r.blob?.length ?? 0);
-          yield r;
-        }
+        // No pacing here: the blobs are handed back to the workers once sent (recycle).
+        for (const r of await head) yield r;
       }
     } finally {
       for (const p of inFlight) p.catch(() => {});

@@ -162,7 +162,7 @@ export class BackupWriter {
   }
 
   /** @internal: sends a chunk unless known; resolves once it is in the window, not when stored. */
-  async sendChunk(kind: "dynamic" | "fixed", wid: number, digest: string, plainSize: number, blob: Uint8Array): Promise<boolean> {
+  async sendChunk(kind: "dynamic" | "fixed", wid: number, digest: string, plainSize: number, blob: Uint8Array, onSent?: () => void): Promise<boolean> {
     this.usable();
     if (this.knownChunks.has(digest)) {
       this.stats.knownChunks++;
@@ -170,14 +170,16 @@ export class BackupWriter {
       return false;
     }
     this.knownChunks.add(digest);
+    // Read before sending: with onSent the caller may take the blob's memory back once it is written.
+    const encodedSize = blob.length;
     let answer: Promise<Answer>;
     try {
-      ({ answer } = await this.#session.enqueue(`${kind}_chunk`, { wid, digest, size: plainSize, "encoded-size": blob.length }, blob));
+      ({ answer } = await this.#session.enqueue(`${kind}_chunk`, { wid, digest, size: plainSize, "encoded-size": encodedSize }, blob, onSent));
     } catch (err) {
       throw this.fail(err);
     }
     this.stats.uploadedChunks++;
-    this.stats.uploadedBytes += blob.length;
+    this.stats.uploadedBytes += encodedSize;
     const tracked = answer.then(
       () => {
         this.#uploading.delete(digest);
@@ -296,11 +298,13 @@ export class IndexUploadHandle {
 
   /**
    * Uploads a chunk unless the session knows it. Resolves when the request is on its way
-   * (true) or skipped (false); a failed upload surfaces on a later call.
+   * (true) or skipped (false); a failed upload surfaces on a later call. `onSent` runs once the
+   * blob has been written to the socket (only for a chunk that is sent): from then on the
+   * writer holds no reference to `encodedBlob`, so the caller may reuse or hand off its memory.
    */
-  uploadChunk(digest: DigestLike, plainSize: number, encodedBlob: Uint8Array): Promise<boolean> {
+  uploadChunk(digest: DigestLike, plainSize: number, encodedBlob: Uint8Array, onSent?: () => void): Promise<boolean> {
     this.#open();
-    return this.#w.sendChunk(this.kind, this.wid, hexOf(digest), plainSize, encodedBlob);
+    return this.#w.sendChunk(this.kind, this.wid, hexOf(digest), plainSize, encodedBlob, onSent);
   }
 
   /** Adds a known or uploaded chunk at the current end of the index. */

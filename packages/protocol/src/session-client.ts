@@ -101,9 +101,11 @@ export class SessionClient {
 
   /**
    * Waits for a free slot in the window, sends, and returns at once with the pending answer:
-   * the caller can go on producing while the request travels (pipelining).
+   * the caller can go on producing while the request travels (pipelining). `onSent` runs once
+   * the frame has been written to the socket: from then on nothing reads `body` again, so its
+   * memory may be reused (it does not run when the send fails).
    */
-  async enqueue(op: string, params: Record<string, unknown> = {}, body?: Uint8Array): Promise<{ answer: Promise<Answer> }> {
+  async enqueue(op: string, params: Record<string, unknown> = {}, body?: Uint8Array, onSent?: () => void): Promise<{ answer: Promise<Answer> }> {
     while (this.#pending.size >= this.#maxInFlight && !this.#broken) {
       await new Promise<void>((r) => this.#waiters.push(r));
     }
@@ -114,6 +116,7 @@ export class SessionClient {
       this.#pending.set(id, { resolve, reject, op });
       this.#ws.send(frame, { binary: true }, (err) => {
         if (err) this.#fail(new ProtocolError("ERR_CONNECTION", `send failed: ${err.message}`, { cause: err }));
+        else onSent?.();
       });
     });
     return { answer };

@@ -130,7 +130,8 @@ async function upload(handle: IndexUploadHandle, results: AsyncIterable<ChunkRes
   let fresh: string[] = [];
   for await (const r of results) {
     if (r.blob) {
-      if (await handle.uploadChunk(r.digest, r.size, r.blob)) fresh.push(r.digest);
+      const ab = r.recycle;
+      if (await handle.uploadChunk(r.digest, r.size, r.blob, ab && (() => pool.recycle(ab)))) fresh.push(r.digest);
     } else {
       await handle.uploadChunk(r.digest, r.size, EMPTY);
     }
