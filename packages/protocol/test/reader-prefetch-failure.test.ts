@@ -2,11 +2,10 @@
 // readArchive fail, the first failure must reject the iteration and the others must not surface
 // as unhandled rejections (which end a Node process).
 
-import fs from "node:fs";
 import { createServer } from "node:https";
-import type { AddressInfo } from "node:net";
 import { encodeDynamicIndex } from "@cairn/format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closeServer, fixtureTls, listenLoopback } from "./helpers/tls-server.js";
 import { WebSocketServer } from "ws";
 import { BackupReader, decodeFrame, encodeFrame } from "../src/index.js";
 
@@ -17,9 +16,8 @@ describe("BackupReader.readArchive with failing chunks", () => {
   let fp: string;
   const digests = Array.from({ length: 6 }, (_, i) => Buffer.alloc(32, i + 1));
   beforeAll(async () => {
-    const cert = fs.readFileSync(new URL("./fixtures/cert.pem", import.meta.url), "utf8");
-    const key = fs.readFileSync(new URL("./fixtures/key.pem", import.meta.url), "utf8");
-    fp = fs.readFileSync(new URL("./fixtures/fingerprint.txt", import.meta.url), "utf8").trim().split("=")[1];
+    const { cert, key, fingerprint } = fixtureTls();
+    fp = fingerprint;
     server = createServer({ key, cert });
     wss = new WebSocketServer({ server });
     const index = encodeDynamicIndex({ entries: digests.map((digest, i) => ({ end: (i + 1) * 100, digest })) });
@@ -38,12 +36,11 @@ describe("BackupReader.readArchive with failing chunks", () => {
         }
       });
     });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    port = (server.address() as AddressInfo).port;
+    port = await listenLoopback(server);
   });
   afterAll(async () => {
     wss.close();
-    await new Promise<void>((r) => server.close(() => r()));
+    await closeServer(server);
   });
 
   it("rejects with the first chunk's error and leaves no unhandled rejection", async () => {

@@ -4,10 +4,9 @@
 // them: a callback that ran before a frame was written would detach bytes still waiting to go.
 
 import { createHash } from "node:crypto";
-import fs from "node:fs";
 import { createServer } from "node:https";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closeServer, fixtureTls, listenLoopback } from "./helpers/tls-server.js";
 import { WebSocketServer } from "ws";
 import { SessionClient, adoptBody, decodeFrame, encodeFrame, resolveEndpoint, BODY_HEADROOM } from "../src/index.js";
 
@@ -17,9 +16,8 @@ describe("session client: a body may be reused once its frame is sent", () => {
   let port: number;
   let fp: string;
   beforeAll(async () => {
-    const cert = fs.readFileSync(new URL("./fixtures/cert.pem", import.meta.url), "utf8");
-    const key = fs.readFileSync(new URL("./fixtures/key.pem", import.meta.url), "utf8");
-    fp = fs.readFileSync(new URL("./fixtures/fingerprint.txt", import.meta.url), "utf8").trim().split("=")[1];
+    const { cert, key, fingerprint } = fixtureTls();
+    fp = fingerprint;
     server = createServer({ key, cert });
     wss = new WebSocketServer({ server, maxPayload: 64 << 20 });
     wss.on("connection", (ws) => {
@@ -29,12 +27,11 @@ describe("session client: a body may be reused once its frame is sent", () => {
         ws.send(encodeFrame({ id: (header as { id: number }).id, ok: true, result: { sha, length: body.length } }));
       });
     });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    port = (server.address() as AddressInfo).port;
+    port = await listenLoopback(server);
   });
   afterAll(async () => {
     wss.close();
-    await new Promise<void>((r) => server.close(() => r()));
+    await closeServer(server);
   });
 
   it("runs onSent once per frame, after the bytes left, so detaching the body then loses nothing", async () => {

@@ -1,7 +1,6 @@
-import fs from "node:fs";
 import { createServer } from "node:https";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closeServer, fixtureTls, listenLoopback } from "./helpers/tls-server.js";
 import { WebSocketServer } from "ws";
 import { SessionClient, decodeFrame, encodeFrame, resolveEndpoint } from "../src/index.js";
 
@@ -12,9 +11,8 @@ describe("session client: out-of-order answers and a bounded window", () => {
   let fp: string;
   let maxSeen = 0;
   beforeAll(async () => {
-    const cert = fs.readFileSync(new URL("./fixtures/cert.pem", import.meta.url), "utf8");
-    const key = fs.readFileSync(new URL("./fixtures/key.pem", import.meta.url), "utf8");
-    fp = fs.readFileSync(new URL("./fixtures/fingerprint.txt", import.meta.url), "utf8").trim().split("=")[1];
+    const { cert, key, fingerprint } = fixtureTls();
+    fp = fingerprint;
     server = createServer({ key, cert });
     wss = new WebSocketServer({ server });
     wss.on("connection", (ws) => {
@@ -31,12 +29,11 @@ describe("session client: out-of-order answers and a bounded window", () => {
         }
       });
     });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    port = (server.address() as AddressInfo).port;
+    port = await listenLoopback(server);
   });
   afterAll(async () => {
     wss.close();
-    await new Promise<void>((r) => server.close(() => r()));
+    await closeServer(server);
   });
 
   it("matches answers by id and never has more than maxInFlight requests outstanding", async () => {

@@ -1,7 +1,6 @@
 import { createServer } from "node:https";
-import type { AddressInfo } from "node:net";
-import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closeServer, fixtureTls, listenLoopback } from "./helpers/tls-server.js";
 import { CairnClient, certificateFingerprint, normalizeFingerprint, ProtocolError } from "../src/index.js";
 
 describe("TLS fingerprint pinning", () => {
@@ -9,10 +8,8 @@ describe("TLS fingerprint pinning", () => {
   let port: number;
   let fp: string;
   beforeAll(async () => {
-    // Fixture made with `openssl req -x509`; fingerprint.txt is `openssl x509 -fingerprint -sha256`.
-    const cert = fs.readFileSync(new URL("./fixtures/cert.pem", import.meta.url), "utf8");
-    const key = fs.readFileSync(new URL("./fixtures/key.pem", import.meta.url), "utf8");
-    fp = fs.readFileSync(new URL("./fixtures/fingerprint.txt", import.meta.url), "utf8").trim().split("=")[1];
+    const { cert, key, fingerprint } = fixtureTls();
+    fp = fingerprint;
     server = createServer({ key, cert }, (req, res) => {
       res.setHeader("content-type", "application/json");
       if (req.headers.authorization === "CAIRNAPIToken a@pbs!t:s") res.end(JSON.stringify({ data: { version: "x", release: "1", repoid: "r" } }));
@@ -21,10 +18,9 @@ describe("TLS fingerprint pinning", () => {
         res.end(JSON.stringify({ error: { code: "ERR_AUTH", message: "no" } }));
       }
     });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    port = (server.address() as AddressInfo).port;
+    port = await listenLoopback(server);
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => closeServer(server));
 
   it("normalizes fingerprints in any case and separator", () => {
     const hex = "ab".repeat(32);
@@ -33,7 +29,7 @@ describe("TLS fingerprint pinning", () => {
   });
 
   it("computes the same SHA-256 fingerprint as openssl", () => {
-    const pem = fs.readFileSync(new URL("./fixtures/cert.pem", import.meta.url), "utf8");
+    const pem = fixtureTls().cert;
     expect(certificateFingerprint(pem)).toBe(fp);
   });
 
