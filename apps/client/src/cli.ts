@@ -4,6 +4,7 @@
 // and on failure exactly one line `cairn: error: CODE: message` with a non-zero exit status.
 
 import { Command, CommanderError, Option } from "commander";
+import { checkExcludePatterns } from "@cairn/archive";
 import type { KeepOptions } from "@cairn/protocol/client";
 import { backup, parseSource, summaryText } from "./commands/backup.js";
 import { localBenchmark, uploadBenchmark } from "./commands/benchmark.js";
@@ -79,6 +80,7 @@ export function buildProgram(): Command {
     .option("--zstd-level <n>", "zstd level of new chunks, 1 to 19 (default 1, as PBS; 2 stores about 7% less for about 25% more compression CPU)", zstdLevelOption)
     .action(async (sources: string[], o: Common & { backupId?: string; backupType: string; backupTime?: number; keyfile?: string; exclude?: string[]; changeDetectionMode: "legacy" | "metadata"; chunkSize?: number; zstdLevel?: number }) => {
       const parsed = sources.map(parseSource);
+      checkExcludePatterns(o.exclude); // before a key passphrase or fingerprint prompt
       const crypt = o.keyfile ? await openKeyFile(o.keyfile) : undefined;
       const connection = await openConnection(o);
       const s = await backup({

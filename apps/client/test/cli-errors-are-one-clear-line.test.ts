@@ -71,6 +71,17 @@ describe("CLI errors", () => {
     expectError(await runCli(["backup", "root.cxar:/definitely/not/here"], t.env), "ERR_SOURCE");
   });
 
+  it("an exclude pattern that can match nothing is refused before any snapshot is made", async () => {
+    const args = (glob: string) => ["backup", `root.cxar:${t.dir}`, "--backup-id", "badglob", "--exclude", "*.tmp", "--exclude", glob];
+    expectError(await runCli(args("["), t.env), "ERR_ARCHIVE_BAD_PATTERN", /"\[" has a '\[' at position 1 with no closing '\]'/);
+    expectError(await runCli(args("cache/[z-a]"), t.env), "ERR_ARCHIVE_BAD_PATTERN", /range z-a/);
+    expectError(await runCli(args("foo\\"), t.env), "ERR_ARCHIVE_BAD_PATTERN", /lone backslash/);
+    expectError(await runCli(args(""), t.env), "ERR_ARCHIVE_BAD_PATTERN", /is empty/);
+    const list = await runCli(["snapshots", "--output-format", "json"], t.env);
+    expect(list.code).toBe(0);
+    expect((JSON.parse(list.stdout) as { "backup-id": string }[]).filter((s) => s["backup-id"] === "badglob")).toEqual([]);
+  });
+
   it("a snapshot that does not exist", async () => {
     expectError(await runCli(["restore", "host/nothere", "root.cxar", `${t.dir}/x`], t.env), "ERR_NO_SNAPSHOT");
   });

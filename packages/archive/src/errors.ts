@@ -10,7 +10,8 @@ export type ArchiveErrorCode =
   | "ERR_ARCHIVE_CORRUPT"
   | "ERR_ARCHIVE_ESCAPE"
   | "ERR_ARCHIVE_TARGET"
-  | "ERR_ARCHIVE_NOT_FOUND";
+  | "ERR_ARCHIVE_NOT_FOUND"
+  | "ERR_ARCHIVE_BAD_PATTERN";
 
 export class ArchiveError extends Error {
   readonly code: ArchiveErrorCode;

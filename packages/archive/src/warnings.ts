@@ -12,7 +12,8 @@ export type WarningReason =
   | "unreadable"
   | "socket-skipped"
   | "hardlink-outside"
-  | "partial-removed";
+  | "partial-removed"
+  | "bad-pattern";
 
 export interface ArchiveWarning {
   /** Archive path (raw bytes). */

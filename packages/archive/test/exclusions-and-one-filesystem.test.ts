@@ -1,12 +1,12 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { collectSink, newEncodeStats, openCatalog } from "../src/index.js";
+import { type ArchiveWarning, ArchiveError, collectSink, excludePatternProblem, newEncodeStats, openCatalog } from "../src/index.js";
 import { encodeToBuffer, removeDir, tempDir } from "./helpers/tree.js";
 
-async function archivedPaths(root: string, exclude?: string[]): Promise<string[]> {
+async function archivedPaths(root: string, exclude?: string[], onWarning?: (w: ArchiveWarning) => void): Promise<string[]> {
   const catalog = collectSink();
-  await encodeToBuffer(root, { catalog, exclude });
+  await encodeToBuffer(root, { catalog, exclude, onWarning });
   const cat = await openCatalog(catalog.buffer());
   const out: string[] = [];
   for await (const e of cat.walk()) out.push(e.path.toString("latin1") + (e.kind === "dir" ? "/" : ""));
@@ -64,6 +64,45 @@ describe("exclusions", () => {
     const got = await archivedPaths(src);
     expect(got).toContain("b/f");
     expect(got).not.toContain("a/b/");
+  });
+
+  it("refuses option patterns that can never match what they say, naming the pattern and why", async () => {
+    const bad: [string, RegExp][] = [
+      ["[", /no closing ']'/],
+      ["*.[ch", /position 3 with no closing/],
+      ["!a[]", /position 3 with no closing/],
+      ["[z-a].log", /range z-a/],
+      ["foo\\", /lone backslash/],
+      ["", /empty/],
+      ["   ", /empty/],
+      ["#notes", /comment/],
+      ["!", /bare '!'/],
+      ["/", /only '\/'/],
+    ];
+    for (const [glob, why] of bad) {
+      expect(excludePatternProblem(glob), glob).toMatch(why);
+      const err = await archivedPaths(src, ["*.tmp", glob]).catch((e: unknown) => e);
+      expect(err, glob).toBeInstanceOf(ArchiveError);
+      expect((err as ArchiveError).code).toBe("ERR_ARCHIVE_BAD_PATTERN");
+      expect((err as ArchiveError).message).toContain(JSON.stringify(glob));
+    }
+    for (const good of ["[]]", "[!]]x", "[a-c]", "[\\]]", "\\[", "\\#x", "a]", "x[-]", "[a-]", "**/x/**", "!keep"]) expect(excludePatternProblem(good), good).toBeNull();
+    // a sound class still works as a class
+    expect(await archivedPaths(src, ["[d-e]rop.tmp"])).not.toContain("drop.tmp");
+  });
+
+  it("drops the bad lines of an exclude file with one warning each, and keeps the rest", async () => {
+    await writeFile(join(src, "a", ".cxarexclude"), "# comment\n\n*.log\n[x-a]\nkeep.[tmp\n");
+    const warnings: ArchiveWarning[] = [];
+    const got = await archivedPaths(src, undefined, (w) => warnings.push(w));
+    expect(got).not.toContain("a/x.log");
+    expect(got).toContain("a/keep.tmp");
+    expect(warnings.map((w) => [w.display, w.reason])).toEqual([
+      ["a/.cxarexclude", "bad-pattern"],
+      ["a/.cxarexclude", "bad-pattern"],
+    ]);
+    expect(warnings[0].message).toMatch(/"\[x-a\]" has the range x-a.*line ignored/);
+    expect(warnings[1].message).toMatch(/"keep\.\[tmp" has a '\[' at position 6/);
   });
 
   it("keeps mount points of other filesystems as empty directories", async () => {

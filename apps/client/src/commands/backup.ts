@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { type ArchiveWarning, type EncodeStats, encodeArchive, collectSink, newEncodeStats, openMetadataIndex, reuseFromPrevious } from "@cairn/archive";
+import { type ArchiveWarning, type EncodeStats, checkExcludePatterns, encodeArchive, collectSink, newEncodeStats, openMetadataIndex, reuseFromPrevious } from "@cairn/archive";
 import { chunkStream, resolveChunkerOptions } from "@cairn/chunker";
 import { type CryptConfig, DynamicIndexReader, Manifest, type ManifestFile } from "@cairn/format";
 import { BackupReader, BackupWriter, type IndexUploadHandle } from "@cairn/protocol/client";
@@ -164,6 +164,7 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
     if (names.has(s.name)) throw new ClientError("ERR_USAGE", `archive name ${s.name} given twice`);
     names.add(s.name);
   }
+  checkExcludePatterns(opts.exclude);
   const sized = new Map<string, { size: number; stat: fs.BigIntStats }>();
   for (const s of opts.sources) {
     let st: fs.Stats;
