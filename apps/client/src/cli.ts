@@ -14,6 +14,7 @@ import { forget, gc, listGroups, listSnapshots, prune, status, taskLog, verify }
 import { restore } from "./commands/restore.js";
 import { openConnection, type RepoOptions } from "./connection.js";
 import { ClientError, describeError, errorLine } from "./errors.js";
+import { installInterruptHandlers, interruptedBy } from "./interrupt.js";
 import { openKeyFile } from "./keys.js";
 import { humanBytes, isoTime, type OutputFormat, print } from "./output.js";
 import { formatSnapshot, parseBackupType, parseGroup, parseSnapshot } from "./snapshot-spec.js";
@@ -280,6 +281,7 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  installInterruptHandlers();
   try {
     await program.parseAsync(argv, { from: "user" });
     return 0;
@@ -289,6 +291,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`cairn: error: ERR_USAGE: ${err.message.replace(/^error: /, "")}\n`);
       return 2;
     }
+    // after Ctrl-C the failure is the signal's doing; the handler prints the line and exits
+    if (interruptedBy()) return new Promise<number>(() => {});
     process.stderr.write(`${errorLine(err)}\n`);
     if (describeError(err).internal && process.env.CAIRN_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     return 1;

@@ -1,7 +1,7 @@
 // Test helpers: a real cairn server on 127.0.0.1 (random port) with a datastore, an admin token
 // and the env a `cairn` child process needs; plus running the built CLI as users get it (`node dist/bundle/cairn.js`, the bundle bin/cairn.js loads).
 
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -57,17 +57,23 @@ export interface CliResult {
 
 /** Runs `node dist/bundle/cairn.js ARGS` with a clean environment plus `env`. */
 export function runCli(args: string[], env: Record<string, string | undefined> = {}, cwd?: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const base: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? os.tmpdir() };
-    for (const [k, v] of Object.entries(env)) if (v !== undefined) base[k] = v;
-    const child = spawn(process.execPath, [CLI, ...args], { env: base, cwd, stdio: ["ignore", "pipe", "pipe"] });
+  return startCli(args, env, cwd).done;
+}
+
+/** As `runCli`, with the child process at hand (to signal it while it runs). */
+export function startCli(args: string[], env: Record<string, string | undefined> = {}, cwd?: string): { child: ChildProcess; done: Promise<CliResult> } {
+  const base: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? os.tmpdir() };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) base[k] = v;
+  const child = spawn(process.execPath, [CLI, ...args], { env: base, cwd, stdio: ["ignore", "pipe", "pipe"] });
+  const done = new Promise<CliResult>((resolve, reject) => {
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (stderr += d));
     child.on("error", reject);
     child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
+  return { child, done };
 }
 
 /** A small tree with text, binary, an empty file, a symlink, a subdirectory and odd modes. */

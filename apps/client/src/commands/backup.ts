@@ -13,6 +13,7 @@ import { type CryptConfig, DynamicIndexReader, Manifest, type ManifestFile } fro
 import { BackupReader, BackupWriter, type IndexUploadHandle } from "@cairn/protocol/client";
 import type { Connection } from "../connection.js";
 import { ClientError } from "../errors.js";
+import { onInterrupt } from "../interrupt.js";
 import { isoTime, mbPerSecond } from "../output.js";
 import { ReusingPayloadSink } from "../payload-sink.js";
 import { type ChunkResult, ChunkPool } from "../pipeline.js";
@@ -184,7 +185,12 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
   const conn = opts.connection;
   const crypt = opts.crypt?.crypt;
   const pool = new ChunkPool({ key: opts.crypt?.key, workers: opts.workers ?? envInt("CAIRN_WORKERS"), level: opts.compressLevel });
-  const writer = await BackupWriter.start({
+  // Registered before the session opens: the server makes the snapshot folder before it answers.
+  let starting: Promise<BackupWriter> | undefined;
+  const stopped = onInterrupt(`backup ${formatSnapshot(backupType, backupId, backupTime)} was aborted and no snapshot was made (the server discards what was uploaded of it)`, async () => {
+    await (await starting?.catch(() => undefined))?.abort();
+  });
+  starting = BackupWriter.start({
     ...conn.connect,
     store: conn.store,
     ns: conn.ns,
@@ -194,6 +200,11 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
     // Four chunk uploads in flight keep the server's two check workers busy on loopback; eight
     // held four more encoded chunks in memory for no measured gain.
     maxInFlight: envInt("CAIRN_UPLOAD_WINDOW") ?? 4,
+  });
+  const writer = await starting.catch(async (err: unknown) => {
+    stopped();
+    await pool.close();
+    throw err;
   });
   const archives: ArchiveSummary[] = [];
   const imageStats: Record<string, ImageStat> = {};
@@ -356,6 +367,7 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
     await writer.abort().catch(() => {});
     throw err;
   } finally {
+    stopped();
     await prevReader?.close().catch(() => {});
     await pool.close();
   }

@@ -8,6 +8,7 @@ import { type ExtractStats, displayPath, extractArchive, extractSplitArchive, op
 import type { CryptConfig } from "@cairn/format";
 import type { Connection } from "../connection.js";
 import { ClientError } from "../errors.js";
+import { onInterrupt } from "../interrupt.js";
 import { mbPerSecond } from "../output.js";
 import { ChunkPool } from "../pipeline.js";
 import { startProgress } from "../progress.js";
@@ -58,7 +59,21 @@ export function resolveArchive(snap: OpenSnapshot, archive: string): ResolvedArc
 }
 
 async function restoreImage(snap: OpenSnapshot, index: IndexReader, pool: ChunkPool, target: string, progress: boolean | undefined): Promise<number> {
-  const fh = await fs.promises.open(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600).catch((err: NodeJS.ErrnoException) => {
+  // The file is ours (O_EXCL): if the restore fails or is stopped, the partial image is removed,
+  // not left looking like a restored one. A signal that comes while the file is being created
+  // waits for the open to tell whether it was made.
+  let complete = false;
+  const opening = fs.promises.open(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  const removePartial = async () => {
+    const created = await opening.then(
+      () => true,
+      () => false,
+    );
+    if (created && !complete) await fs.promises.unlink(target).catch(() => {});
+  };
+  const stopped = onInterrupt(`restore of ${path.basename(target)} was stopped and the partial image removed`, removePartial);
+  const fh = await opening.catch((err: NodeJS.ErrnoException) => {
+    stopped();
     throw new ClientError("ERR_TARGET", `cannot create ${target}: ${err.code === "EEXIST" ? "it already exists" : err.message}`);
   });
   const bar = startProgress(path.basename(target), index.size, progress);
@@ -95,10 +110,13 @@ async function restoreImage(snap: OpenSnapshot, index: IndexReader, pool: ChunkP
     }
     await Promise.all(writes);
     await fh.truncate(pos);
+    complete = true;
   } finally {
+    stopped();
     await Promise.allSettled(writes);
     bar.stop();
     await fh.close();
+    await removePartial();
   }
   return pos;
 }
@@ -135,12 +153,14 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const target = path.resolve(opts.target);
   let bytes = 0;
   let files: number | undefined;
+  let stopped = () => {};
   try {
     const a = resolveArchive(snap, opts.archive);
     if (a.kind === "image") {
       if (opts.path) throw new ClientError("ERR_USAGE", "--path applies to file-tree archives only");
       bytes = await restoreImage(snap, await openIndex(snap, a.file), pool, target, opts.progress);
     } else {
+      stopped = onInterrupt(`restore into ${target} was stopped: what was restored so far stays there, and the last file written may be incomplete`);
       let stats: ExtractStats;
       if (opts.path !== undefined && opts.path.replace(/^\/+|\/+$/g, "") !== "") {
         const sub = opts.path.replace(/^\/+|\/+$/g, "");
@@ -175,6 +195,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
       files = stats.files;
     }
   } finally {
+    stopped();
     await snap.reader.close().catch(() => {});
     await pool.close();
   }

@@ -1,0 +1,93 @@
+// Ctrl-C (SIGINT) and SIGTERM during a backup or restore, and an image restore that fails midway:
+// one ERR_INTERRUPTED line saying what is left, exit 130 / 143, no unfinished snapshot on the
+// server and no partial image file on the client.
+
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { FixedIndexReader } from "@cairn/format";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli, startCli, startTestServer, type TestServer } from "./helpers.js";
+
+const LINE = /^cairn: error: ERR_INTERRUPTED: stopped by (SIGINT|SIGTERM): [^\n]+\n$/;
+
+/** Resolves once `check` holds, polling every few ms (fails the test after `ms`). */
+async function until(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** Snapshot folders of a group folder (which also holds its `owner` file). */
+const subdirs = (d: string): string[] =>
+  fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : [];
+
+describe("interrupted and failed commands", () => {
+  let t: TestServer;
+  let src: string;
+  let image: string;
+  beforeAll(async () => {
+    t = await startTestServer();
+    src = path.join(t.dir, "src");
+    fs.mkdirSync(src);
+    // incompressible and unique, so reading, chunking and uploading it takes a while
+    fs.writeFileSync(path.join(src, "big.bin"), crypto.randomBytes(192 << 20));
+    image = path.join(t.dir, "disk.raw");
+    fs.writeFileSync(image, crypto.randomBytes(96 << 20));
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  for (const [sig, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    it(`a backup stopped by ${sig} says no snapshot was made, and the server keeps none`, async () => {
+      const id = `stop-${sig.toLowerCase()}`;
+      const group = path.join(t.dir, "store1", "host", id);
+      const run = startCli(["backup", `root.cxar:${src}`, "--backup-id", id], t.env);
+      // the snapshot folder appears when the session opens, before any data is read
+      await until(() => subdirs(group).length > 0, 30_000, "the snapshot folder");
+      run.child.kill(sig);
+      const r = await run.done;
+      expect(r.code).toBe(status);
+      expect(r.stderr).toMatch(LINE);
+      expect(r.stderr).toMatch(/no snapshot was made/);
+      await until(() => subdirs(group).length === 0, 10_000, "the server to remove the unfinished snapshot");
+      const list = await runCli(["snapshots", `host/${id}`, "--output-format", "json"], t.env);
+      expect(JSON.parse(list.stdout)).toEqual([]);
+    });
+  }
+
+  it("an image restore stopped midway removes the partial image", async () => {
+    const b = await runCli(["backup", `disk.img:${image}`, "--backup-id", "img"], t.env);
+    expect(b.code).toBe(0);
+    const target = path.join(t.dir, "restored.raw");
+    const run = startCli(["restore", "host/img", "disk.img", target], t.env);
+    await until(() => fs.existsSync(target), 30_000, "the target file");
+    run.child.kill("SIGINT");
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(LINE);
+    expect(r.stderr).toMatch(/partial image removed/);
+    expect(fs.existsSync(target)).toBe(false);
+  });
+
+  it("an image restore that fails on a damaged chunk leaves no partial image", async () => {
+    const snapDir = path.join(t.dir, "store1", "host", "img");
+    const [time] = subdirs(snapDir);
+    const idx = FixedIndexReader.fromBuffer(fs.readFileSync(path.join(snapDir, time, "disk.img.fidx")));
+    expect(idx.chunkCount).toBeGreaterThan(4);
+    // damage the last chunk: everything before it restores first
+    const digest = Buffer.from(idx.digest(idx.chunkCount - 1)).toString("hex");
+    const chunk = path.join(t.dir, "store1", ".chunks", digest.slice(0, 4), digest);
+    const raw = fs.readFileSync(chunk);
+    raw[raw.length - 100] ^= 0xff;
+    fs.writeFileSync(chunk, raw);
+    const target = path.join(t.dir, "damaged.raw");
+    const r = await runCli(["restore", "host/img", "disk.img", target], t.env);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/^cairn: error: ERR_[A-Z_]+: [^\n]+\n$/);
+    expect(fs.existsSync(target)).toBe(false);
+  });
+});
