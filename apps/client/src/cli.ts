@@ -17,7 +17,7 @@ import { ClientError, describeError, errorLine } from "./errors.js";
 import { installInterruptHandlers, interruptedBy } from "./interrupt.js";
 import { openKeyFile } from "./keys.js";
 import { humanBytes, isoTime, type OutputFormat, print } from "./output.js";
-import { formatSnapshot, parseBackupType, parseGroup, parseSnapshot } from "./snapshot-spec.js";
+import { formatSnapshot, parseBackupId, parseBackupType, parseGroup, parseNamespace, parseSnapshot } from "./snapshot-spec.js";
 
 type Common = RepoOptions & { outputFormat: OutputFormat };
 
@@ -29,7 +29,7 @@ function repoCommand(cmd: Command): Command {
   return cmd
     .option("--repository <repo>", "[[user@realm[!token]@]host[:port]:]datastore (or CAIRN_REPOSITORY)")
     .option("--fingerprint <fp>", "server certificate SHA-256 fingerprint (or CAIRN_FINGERPRINT)")
-    .option("--ns <namespace>", "namespace inside the datastore")
+    .option("--ns <namespace>", "namespace inside the datastore", parseNamespace)
     .addOption(fmtOption());
 }
 
@@ -39,6 +39,22 @@ function intOption(name: string) {
     return Number(v);
   };
 }
+
+function positiveIntOption(name: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new ClientError("ERR_USAGE", `${name} expects a positive integer, got "${v}"`);
+    return Number(v);
+  };
+}
+
+/** `--backup-time`: epoch seconds up to the end of year 9999, as the server accepts. */
+function backupTimeOption(v: string): number {
+  const n = intOption("--backup-time")(v);
+  if (n > MAX_BACKUP_TIME) throw new ClientError("ERR_USAGE", `--backup-time ${v} is after 9999-12-31T23:59:59Z (${MAX_BACKUP_TIME})`);
+  return n;
+}
+
+const MAX_BACKUP_TIME = 253402300799;
 
 /** `--chunk-size` in KiB, as proxmox-backup-client takes it: a power of two from 64 to 4096. */
 function chunkSizeOption(v: string): number {
@@ -71,9 +87,9 @@ export function buildProgram(): Command {
   repoCommand(program.command("backup"))
     .description("back up file trees (NAME.cxar:DIR) and images (NAME.img:FILE) into one snapshot")
     .argument("<sources...>", "NAME.cxar:PATH or NAME.img:PATH")
-    .option("--backup-id <id>", "backup id (default: host name)")
+    .option("--backup-id <id>", "backup id (default: host name)", parseBackupId)
     .addOption(new Option("--backup-type <type>", "host, vm or ct").default("host"))
-    .option("--backup-time <epoch>", "snapshot time (default: now)", intOption("--backup-time"))
+    .option("--backup-time <epoch>", "snapshot time (default: now)", backupTimeOption)
     .option("--keyfile <file>", "encrypt with this key file")
     .option("--exclude <glob>", "gitignore-style exclude pattern (repeatable)", collect)
     .addOption(new Option("--change-detection-mode <mode>", "legacy (read everything) or metadata (re-use unchanged files)").choices(["legacy", "metadata"]).default("legacy"))
@@ -175,7 +191,8 @@ export function buildProgram(): Command {
     .description("remove the snapshots of GROUP that no --keep-* option keeps")
     .argument("<group>")
     .option("--dry-run", "only show what would be removed");
-  for (const k of keepNames) pruneCmd.option(`--keep-${k} <n>`, `keep the last n ${k === "last" ? "snapshots" : `${k} snapshots`}`, intOption(`--keep-${k}`));
+  // as in PBS, a --keep-* count is at least 1 (0 would read as "keep none" but mean "not set")
+  for (const k of keepNames) pruneCmd.option(`--keep-${k} <n>`, `keep the last n ${k === "last" ? "snapshots" : `${k} snapshots`}`, positiveIntOption(`--keep-${k}`));
   pruneCmd.action(async (group: string, o: Common & Record<string, number | boolean | undefined>) => {
     const keep: KeepOptions = {};
     for (const k of keepNames) {
@@ -220,6 +237,10 @@ export function buildProgram(): Command {
     .description("print the log of task UPID")
     .argument("<upid>")
     .action(async (upid: string, o: Common) => {
+      // PBS's shape, UPID:node:hex fields…:type:worker:user: (ours has one hex field fewer)
+      if (!/^UPID:[^:\s]+(:[0-9A-Fa-f]+){3,4}:[^:\s]+:[^:\s]*:[^:\s]+:$/.test(upid)) {
+        throw new ClientError("ERR_USAGE", `${JSON.stringify(upid)} is not a task id (UPID:…:, as gc, verify and prune print it)`);
+      }
       const r = await taskLog(await openConnection(o), upid);
       print(o.outputFormat, o.outputFormat === "json" ? r : [...r.log, `state: ${r.status.state}${r.status.exitstatus ? ` (${r.status.exitstatus})` : ""}`].join("\n"), undefined);
     });
@@ -294,8 +315,10 @@ export async function main(argv: string[]): Promise<number> {
     // after Ctrl-C the failure is the signal's doing; the handler prints the line and exits
     if (interruptedBy()) return new Promise<number>(() => {});
     process.stderr.write(`${errorLine(err)}\n`);
-    if (describeError(err).internal && process.env.CAIRN_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-    return 1;
+    const { code, internal } = describeError(err);
+    if (internal && process.env.CAIRN_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    // a command-line mistake exits 2 whether commander or one of our option checks found it
+    return code === "ERR_USAGE" ? 2 : 1;
   }
 }
 

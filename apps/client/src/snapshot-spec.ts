@@ -17,6 +17,38 @@ export interface SnapshotSpec extends GroupSpec {
 }
 
 const ID_RE = /^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+/** The server's limits (protocol schemas: BackupId, Namespace). */
+const ID_MAX = 128;
+const NS_MAX_DEPTH = 7;
+const NS_MAX = 256;
+const NAME_RULE = "letters, digits, '_', '.' and '-', not starting with '.' or '-', without '..'";
+
+/** Why `id` cannot be a backup id (or a namespace level), or null. */
+function idProblem(id: string, max: number): string | null {
+  if (id === "") return "is empty";
+  if (id.length > max) return `is longer than ${max} characters`;
+  if (!ID_RE.test(id)) return `may hold only ${NAME_RULE}`;
+  return null;
+}
+
+/** `--backup-id`: checked here, so a mistake is named before anything is sent. */
+export function parseBackupId(id: string): string {
+  const problem = idProblem(id, ID_MAX);
+  if (problem) throw new ClientError("ERR_USAGE", `backup id ${JSON.stringify(id)} ${problem}`);
+  return id;
+}
+
+/** `--ns a/b/c`: up to 7 levels separated by '/', each a name like a backup id. */
+export function parseNamespace(ns: string): string {
+  if (ns.length > NS_MAX) throw new ClientError("ERR_USAGE", `namespace ${JSON.stringify(ns.slice(0, 40))}… is longer than ${NS_MAX} characters`);
+  const levels = ns.split("/");
+  if (levels.length > NS_MAX_DEPTH) throw new ClientError("ERR_USAGE", `namespace ${JSON.stringify(ns)} has ${levels.length} levels; at most ${NS_MAX_DEPTH} are allowed`);
+  for (const level of levels) {
+    const problem = idProblem(level, ID_MAX);
+    if (problem) throw new ClientError("ERR_USAGE", `namespace ${JSON.stringify(ns)}: level ${JSON.stringify(level)} ${problem}`);
+  }
+  return ns;
+}
 
 export function parseBackupType(t: string): BackupType {
   if (t === "host" || t === "vm" || t === "ct") return t;
@@ -34,7 +66,8 @@ export function parseTime(text: string): number {
 export function parseGroup(text: string): GroupSpec {
   const parts = text.split("/");
   if (parts.length !== 2) throw new ClientError("ERR_SNAPSHOT_SPEC", `"${text}" is not a backup group (TYPE/ID, e.g. host/web1)`);
-  if (!ID_RE.test(parts[1])) throw new ClientError("ERR_SNAPSHOT_SPEC", `"${parts[1]}" is not a backup id`);
+  const problem = idProblem(parts[1], ID_MAX);
+  if (problem) throw new ClientError("ERR_SNAPSHOT_SPEC", `"${parts[1]}" is not a backup id: it ${problem}`);
   return { type: parseBackupType(parts[0]), id: parts[1] };
 }
 

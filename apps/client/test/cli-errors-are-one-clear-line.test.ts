@@ -71,6 +71,25 @@ describe("CLI errors", () => {
     expectError(await runCli(["backup", "root.cxar:/definitely/not/here"], t.env), "ERR_SOURCE");
   });
 
+  it("names, times, counts and task ids the server would refuse are named before anything is sent", async () => {
+    // CAIRN_REPOSITORY points at a closed port: a check that ran after connecting would say ECONNREFUSED
+    const env = { ...t.env, CAIRN_REPOSITORY: `admin@pbs!t@127.0.0.1:${await closedPort()}:store1` };
+    const backup = ["backup", `root.cxar:${t.dir}`];
+    expectError(await runCli([...backup, "--backup-id", "bad id"], env), "ERR_USAGE", /backup id "bad id" may hold only letters/);
+    expectError(await runCli([...backup, "--backup-id", "..x"], env), "ERR_USAGE", /backup id "\.\.x"/);
+    expectError(await runCli([...backup, "--backup-id", "x".repeat(129)], env), "ERR_USAGE", /longer than 128 characters/);
+    expectError(await runCli([...backup, "--backup-time", "253402300800"], env), "ERR_USAGE", /after 9999-12-31/);
+    expectError(await runCli(["list", "--ns", "a//b"], env), "ERR_USAGE", /level "" is empty/);
+    expectError(await runCli(["list", "--ns", "a/b/c/d/e/f/g/h"], env), "ERR_USAGE", /8 levels; at most 7/);
+    expectError(await runCli(["snapshots", "--ns", "-x"], env), "ERR_USAGE", /namespace "-x"/);
+    expectError(await runCli(["prune", "host/x", "--keep-last", "0"], env), "ERR_USAGE", /--keep-last expects a positive integer, got "0"/);
+    expectError(await runCli(["task", "log", "garbage"], env), "ERR_USAGE", /"garbage" is not a task id/);
+    expectError(await runCli(["snapshots", "host/.x"], env), "ERR_SNAPSHOT_SPEC", /"\.x" is not a backup id: it may hold only/);
+    // a command-line mistake exits 2, as commander's own ones do
+    expect((await runCli([...backup, "--backup-id", "bad id"], env)).code).toBe(2);
+    expect((await runCli(["backup", "--no-such-flag"], env)).code).toBe(2);
+  });
+
   it("an exclude pattern that can match nothing is refused before any snapshot is made", async () => {
     const args = (glob: string) => ["backup", `root.cxar:${t.dir}`, "--backup-id", "badglob", "--exclude", "*.tmp", "--exclude", glob];
     expectError(await runCli(args("["), t.env), "ERR_ARCHIVE_BAD_PATTERN", /"\[" has a '\[' at position 1 with no closing '\]'/);
