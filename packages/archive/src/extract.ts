@@ -177,13 +177,16 @@ function fileExists(path: Buffer): ArchiveError {
 }
 
 /**
- * Seconds for utimes. Node's libuv turns the double into a timespec with microsecond precision
- * (truncating), so aim at the middle of the microsecond: the restored time is then exactly the
- * archived time truncated to the microsecond, whatever the float rounding.
+ * Seconds for utimes. Node's libuv turns the double into a timespec with microsecond precision,
+ * truncating the fraction toward zero (`tv_sec = t; tv_nsec = (t - tv_sec) * 1e9`, then cut to
+ * whole µs and normalized), so aim at the middle of the microsecond, on the side away from zero:
+ * the restored time is then exactly the archived time floored to the microsecond, whatever the
+ * float rounding, before 1970 too. (Aiming at +0.5 µs for a negative time restored one
+ * microsecond late: -123.456789 s came back as -123.456788 s.)
  */
 export function nsToSeconds(ns: bigint): number {
   const us = ns >= 0n ? ns / 1000n : -((-ns + 999n) / 1000n);
-  return (Number(us) + 0.5) / 1e6;
+  return (Number(us) + (us >= 0n ? 0.5 : -0.5)) / 1e6;
 }
 
 /**
