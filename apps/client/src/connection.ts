@@ -33,9 +33,14 @@ export function repositoryFromOptions(opts: RepoOptions): Repository {
 export function probeFingerprint(host: string, port: number, timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = tls.connect({ host, port, rejectUnauthorized: false, servername: undefined, ALPNProtocols: ["http/1.1"] });
+    const fail = (message: string) => {
+      const e = new Error(`cannot connect to ${host}:${port}: ${message}`) as Error & { code: string };
+      e.code = "ERR_CONNECTION";
+      reject(e);
+    };
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new ClientError("ERR_USAGE", `connection to ${host}:${port} timed out`));
+      fail(`no TLS handshake within ${timeoutMs / 1000} s`);
     }, timeoutMs);
     socket.once("secureConnect", () => {
       clearTimeout(timer);
@@ -46,9 +51,7 @@ export function probeFingerprint(host: string, port: number, timeoutMs = 10_000)
     });
     socket.once("error", (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const e = new Error(`cannot connect to ${host}:${port}: ${err.message}`) as Error & { code: string };
-      e.code = "ERR_CONNECTION";
-      reject(e);
+      fail(err.message);
     });
   });
 }

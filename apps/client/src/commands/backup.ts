@@ -187,7 +187,7 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
   const pool = new ChunkPool({ key: opts.crypt?.key, workers: opts.workers ?? envInt("CAIRN_WORKERS"), level: opts.compressLevel });
   // Registered before the session opens: the server makes the snapshot folder before it answers.
   let starting: Promise<BackupWriter> | undefined;
-  const stopped = onInterrupt(`backup ${formatSnapshot(backupType, backupId, backupTime)} was aborted and no snapshot was made (the server discards what was uploaded of it)`, async () => {
+  const stopped = onInterrupt(`backup ${formatSnapshot(backupType, backupId, backupTime)} was aborted and no snapshot was made (chunks uploaded so far are re-used by the next backup or freed by gc)`, async () => {
     await (await starting?.catch(() => undefined))?.abort();
   });
   starting = BackupWriter.start({
