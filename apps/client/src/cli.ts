@@ -128,7 +128,7 @@ export function buildProgram(): Command {
       const crypt = o.keyfile ? await openKeyFile(o.keyfile) : undefined;
       const connection = await openConnection(o);
       const s = await restore({ connection, snapshot: spec, archive, target, path: o.path, crypt });
-      const text = `restored ${s.archive} of ${s.snapshot} to ${s.target}: ${humanBytes(s.bytes)}${s.files === undefined ? "" : ` in ${s.files} files`}, ${s.durationSeconds.toFixed(2)} s, ${s.mbPerSecond.toFixed(1)} MB/s`;
+      const text = `restored ${s.archive} of ${s.snapshot} to ${s.target}: ${humanBytes(s.bytes)}${s.files === undefined ? "" : ` in ${s.files} ${s.files === 1 ? "file" : "files"}`}, ${s.durationSeconds.toFixed(2)} s, ${s.mbPerSecond.toFixed(1)} MB/s`;
       print(o.outputFormat, o.outputFormat === "json" ? s : text, undefined);
     });
 

@@ -151,6 +151,9 @@ describe("session lifecycle", () => {
     await hn.close();
     await wn.finish();
     expect((await api.listGroups("store1", "team")).map((g) => g["backup-id"])).toEqual(["in-ns"]);
+    // a namespace that is not there: 404 naming it, not an empty list
+    await expect(api.listGroups("store1", "nothere")).rejects.toMatchObject({ code: "ERR_NOT_FOUND", status: 404, message: expect.stringContaining('namespace "nothere" does not exist') });
+    await expect(api.listGroups("store1", "team/sub")).rejects.toMatchObject({ code: "ERR_NOT_FOUND", status: 404 });
     expect((await api.datastoreUsage())[0].store).toBe("store1");
     expect((await api.version()).version).toBeTruthy();
   });

@@ -80,7 +80,10 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
       throw new ProtocolError("ERR_FORBIDDEN", `${caller.authId} lacks ${privs.join(" or ")} on ${path}`);
     }
     stores.entry(store);
-    return { caller, ds: await stores.get(store), full, storeName: store, path };
+    const ds = await stores.get(store);
+    // a listing of a namespace that is not there is an error, not an empty list (as a backup into it)
+    if (ns && !ds.namespaceExists(ns)) throw new ProtocolError("ERR_NOT_FOUND", `namespace "${ns}" does not exist in datastore ${store}`);
+    return { caller, ds, full, storeName: store, path };
   }
 
   function requireOwnerUnlessFull(ds: DataStore, caller: Caller, full: boolean, g: GroupSel): void {
