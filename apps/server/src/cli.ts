@@ -71,7 +71,12 @@ async function readPassword(prompt: string): Promise<string> {
 }
 
 export function buildCli(): Command {
-  const program = new Command("cairn-server").description("cairn backup server").exitOverride().showHelpAfterError(false);
+  const program = new Command("cairn-server")
+    .description("cairn backup server")
+    .exitOverride()
+    // commander's own messages ("error: unknown command") are reported by main, in our format
+    .configureOutput({ writeErr: (str) => (/^error: /.test(str) ? undefined : process.stderr.write(str)) })
+    .showHelpAfterError(false);
 
   program
     .command("start")
@@ -305,13 +310,16 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.exitCode === 0) return 0;
-      return err.exitCode || 2;
+      process.stderr.write(`cairn-server: error: ERR_USAGE: ${err.message.replace(/^error: /, "")}\n`);
+      return 2;
     }
-    const code = (err as { code?: string }).code;
-    const known = typeof code === "string" && code.startsWith("ERR_");
-    process.stderr.write(`cairn-server: ${(err as Error).message ?? String(err)}${known ? "" : ""}\n`);
-    if (!known && process.env.CAIRN_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-    return 1;
+    // one line, `cairn-server: error: CODE: message`, as the client prints its errors
+    const raw = (err as { code?: unknown }).code;
+    const code = typeof raw === "string" && /^ERR_[A-Z0-9_]+$/.test(raw) ? raw : typeof raw === "string" && /^E[A-Z]+$/.test(raw) ? `ERR_SYSTEM_${raw}` : "ERR_INTERNAL";
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`cairn-server: error: ${code}: ${message.split("\n")[0]}\n`);
+    if (code === "ERR_INTERNAL" && process.env.CAIRN_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return code === "ERR_USAGE" || code === "ERR_BAD_REQUEST" ? 2 : 1;
   }
 }
 

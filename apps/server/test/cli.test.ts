@@ -51,13 +51,23 @@ describe("cairn-server CLI", () => {
       ["acl", "set", "/", "Superuser", "alice@pbs", "--config", cfg],
       ["cert", "fingerprint", "--config", path.join(dir, "nowhere")],
       ["datastore", "list"],
+      ["datastore", "create", "bad name", path.join(dir, "x"), "--config", cfg],
+      ["start", "--listen", "127.0.0.1:99999", "--config", cfg],
+      ["frobnicate"],
+      ["user", "create", "--no-such-flag"],
     ]) {
       const r = run(args);
       expect(r.code, args.join(" ")).not.toBe(0);
       const lines = r.stderr.trim().split("\n");
       expect(lines.length, r.stderr).toBe(1);
+      // a code and a message, as the client prints them
+      expect(r.stderr, args.join(" ")).toMatch(/^cairn-server: error: ERR_[A-Z0-9_]+: \S/);
+      expect(r.stderr).not.toMatch(/ERR_INTERNAL/);
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
+    // a command-line mistake exits 2
+    expect(run(["frobnicate"]).code).toBe(2);
+    expect(run(["start", "--listen", "nonsense", "--config", cfg]).code).toBe(2);
   });
 
   it("starts the daemon, prints the fingerprint, serves, and stops on SIGTERM", async () => {
