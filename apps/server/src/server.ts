@@ -20,6 +20,7 @@ import { registerSessionRoutes } from "./routes/sessions.js";
 import { registerTaskRoutes } from "./routes/tasks.js";
 import { StoreRegistry } from "./stores.js";
 import { TaskManager } from "./tasks.js";
+import { type SchemaError, validationMessage } from "./validation-message.js";
 import { WorkerPool } from "./worker-pool.js";
 
 export const DEFAULT_LISTEN = "127.0.0.1:8007";
@@ -111,7 +112,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     if (err.validation) {
       const ctxName = err.validationContext ?? "request";
       const isName = err.validation.some((v) => v.keyword === "pattern" || v.keyword === "maxLength");
-      pe = new ProtocolError(isName ? "ERR_BAD_NAME" : "ERR_BAD_REQUEST", `invalid ${ctxName}: ${err.message}`);
+      pe = new ProtocolError(isName ? "ERR_BAD_NAME" : "ERR_BAD_REQUEST", validationMessage(ctxName, err.validation as unknown as SchemaError[]));
     } else if (typeof err.statusCode === "number" && err.statusCode < 500 && !(err instanceof ProtocolError) && !/^ERR_[A-Z_]+$/.test(err.code ?? "")) {
       pe = new ProtocolError("ERR_BAD_REQUEST", err.message, { status: err.statusCode });
     } else {

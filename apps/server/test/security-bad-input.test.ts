@@ -105,6 +105,11 @@ describe("bad input and security", () => {
     await w.abort();
     const q = await codeOf(t.client(bob).listSnapshots("store1", { "backup-id": "../x" }));
     expect(q.status).toBe(400);
+    // a value outside a set of constants names the allowed ones, once
+    const bad = await t.client(bob).listSnapshots("store1", { "backup-type": "zz" }).catch((e: unknown) => e as ProtocolError);
+    expect(bad).toBeInstanceOf(ProtocolError);
+    expect((bad as ProtocolError).code).toBe("ERR_BAD_REQUEST");
+    expect((bad as ProtocolError).message).toBe('invalid querystring: querystring/backup-type must be one of "vm", "ct", "host"');
   });
 
   it("refuses oversize, wrongly sized, wrongly named and corrupt chunks (400) and stores nothing", async () => {
