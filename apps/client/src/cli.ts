@@ -4,7 +4,7 @@
 // and on failure exactly one line `cairn: error: CODE: message` with a non-zero exit status.
 
 import { Command, CommanderError, Option } from "commander";
-import { checkExcludePatterns } from "@cairn/archive";
+import { type ArchiveWarning, checkExcludePatterns } from "@cairn/archive";
 import type { KeepOptions } from "@cairn/protocol/client";
 import { backup, parseSource, summaryText } from "./commands/backup.js";
 import { localBenchmark, uploadBenchmark } from "./commands/benchmark.js";
@@ -72,6 +72,11 @@ function zstdLevelOption(v: string): number {
   return n;
 }
 
+/** A warning about one entry, on stderr with the entry's printable path. */
+function warningLine(w: ArchiveWarning): void {
+  process.stderr.write(`cairn: warning: ${w.display}: ${w.message}\n`);
+}
+
 function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
@@ -111,7 +116,7 @@ export function buildProgram(): Command {
         changeDetectionMode: o.changeDetectionMode,
         chunkSize: o.chunkSize,
         compressLevel: o.zstdLevel,
-        onWarning: (w) => process.stderr.write(`cairn: warning: ${w.message}\n`),
+        onWarning: warningLine,
       });
       print(o.outputFormat, o.outputFormat === "json" ? s : summaryText(s, humanBytes), undefined);
     });
@@ -127,7 +132,7 @@ export function buildProgram(): Command {
       const spec = parseSnapshot(snapshot);
       const crypt = o.keyfile ? await openKeyFile(o.keyfile) : undefined;
       const connection = await openConnection(o);
-      const s = await restore({ connection, snapshot: spec, archive, target, path: o.path, crypt });
+      const s = await restore({ connection, snapshot: spec, archive, target, path: o.path, crypt, onWarning: warningLine });
       const text = `restored ${s.archive} of ${s.snapshot} to ${s.target}: ${humanBytes(s.bytes)}${s.files === undefined ? "" : ` in ${s.files} ${s.files === 1 ? "file" : "files"}`}, ${s.durationSeconds.toFixed(2)} s, ${s.mbPerSecond.toFixed(1)} MB/s`;
       print(o.outputFormat, o.outputFormat === "json" ? s : text, undefined);
     });

@@ -1,3 +1,5 @@
+import fs from "node:fs";
+import path from "node:path";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, startTestServer, type TestServer } from "./helpers.js";
@@ -99,6 +101,15 @@ describe("CLI errors", () => {
     const list = await runCli(["snapshots", "--output-format", "json"], t.env);
     expect(list.code).toBe(0);
     expect((JSON.parse(list.stdout) as { "backup-id": string }[]).filter((s) => s["backup-id"] === "badglob")).toEqual([]);
+  });
+
+  it("a warning names the entry it is about", async () => {
+    const src = path.join(t.dir, "warn-src");
+    fs.mkdirSync(path.join(src, "sub"), { recursive: true });
+    fs.writeFileSync(path.join(src, "sub", ".cxarexclude"), "[z-a]\n");
+    const r = await runCli(["backup", `root.cxar:${src}`, "--backup-id", "warn"], t.env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^cairn: warning: sub\/\.cxarexclude: exclude pattern "\[z-a\]" has the range z-a/);
   });
 
   it("a snapshot that does not exist", async () => {

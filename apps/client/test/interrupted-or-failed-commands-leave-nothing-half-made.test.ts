@@ -1,6 +1,6 @@
 // Ctrl-C (SIGINT) and SIGTERM during a backup or restore, and an image restore that fails midway:
 // one ERR_INTERRUPTED line saying what is left, exit 130 / 143, no unfinished snapshot on the
-// server and no partial image file on the client.
+// server and no partial file on the client (image, or the file a tree restore was writing).
 
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -34,6 +34,7 @@ describe("interrupted and failed commands", () => {
     fs.mkdirSync(src);
     // incompressible and unique, so reading, chunking and uploading it takes a while
     fs.writeFileSync(path.join(src, "big.bin"), crypto.randomBytes(192 << 20));
+    for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(src, `a${i}.txt`), `small file ${i}\n`.repeat(100));
     image = path.join(t.dir, "disk.raw");
     fs.writeFileSync(image, crypto.randomBytes(96 << 20));
   });
@@ -58,6 +59,26 @@ describe("interrupted and failed commands", () => {
       expect(JSON.parse(list.stdout)).toEqual([]);
     });
   }
+
+  it("a file-tree restore stopped midway keeps the finished files and removes the one being written", async () => {
+    const b = await runCli(["backup", `root.cxar:${src}`, "--backup-id", "tree"], t.env);
+    expect(b.code).toBe(0);
+    const target = path.join(t.dir, "tree-out");
+    const run = startCli(["restore", "host/tree", "root.cxar", target], t.env);
+    // big.bin is created after the small files (names in byte order) and takes a while to write
+    await until(() => fs.existsSync(path.join(target, "big.bin")), 30_000, "big.bin to be created");
+    run.child.kill("SIGINT");
+    const r = await run.done;
+    expect(r.code).toBe(130);
+    // the extractor's warning for the file it removed, naming it, then the one error line
+    const lines = r.stderr.trimEnd().split("\n");
+    expect(`${lines.at(-1)}\n`).toMatch(LINE);
+    expect(lines.at(-1)).toMatch(/the file being written was removed/);
+    for (const l of lines.slice(0, -1)) expect(l).toMatch(/^cairn: warning: big\.bin: partial file removed: /);
+    expect(fs.existsSync(path.join(target, "big.bin"))).toBe(false);
+    for (const name of fs.readdirSync(target)) expect(fs.readFileSync(path.join(target, name)).equals(fs.readFileSync(path.join(src, name))), name).toBe(true);
+    expect(fs.readdirSync(target).sort()).toEqual(["a0.txt", "a1.txt", "a2.txt", "a3.txt", "a4.txt"]);
+  });
 
   it("an image restore stopped midway removes the partial image", async () => {
     const b = await runCli(["backup", `disk.img:${image}`, "--backup-id", "img"], t.env);

@@ -4,7 +4,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { type ExtractStats, displayPath, extractArchive, extractSplitArchive, openCatalog, restoreSubtree } from "@cairn/archive";
+import { type ArchiveWarning, type ExtractStats, displayPath, extractArchive, extractSplitArchive, openCatalog, restoreSubtree } from "@cairn/archive";
 import type { CryptConfig } from "@cairn/format";
 import type { Connection } from "../connection.js";
 import { ClientError } from "../errors.js";
@@ -27,6 +27,8 @@ export interface RestoreOptions {
   crypt?: { crypt: CryptConfig; key: Buffer };
   progress?: boolean;
   workers?: number;
+  /** Things that went wrong with one entry (a partial file removed, an owner not set…). */
+  onWarning?: (w: ArchiveWarning) => void;
 }
 
 export interface RestoreSummary {
@@ -160,37 +162,50 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
       if (opts.path) throw new ClientError("ERR_USAGE", "--path applies to file-tree archives only");
       bytes = await restoreImage(snap, await openIndex(snap, a.file), pool, target, opts.progress);
     } else {
-      stopped = onInterrupt(`restore into ${target} was stopped: what was restored so far stays there, and the last file written may be incomplete`);
-      let stats: ExtractStats;
-      if (opts.path !== undefined && opts.path.replace(/^\/+|\/+$/g, "") !== "") {
-        const sub = opts.path.replace(/^\/+|\/+$/g, "");
-        const cat = await openCatalog(randomAccess(snap, await openIndex(snap, a.catalog), pool));
-        const readers =
-          a.kind === "legacy"
-            ? randomAccess(snap, await openIndex(snap, a.file), pool)
-            : { metadata: randomAccess(snap, await openIndex(snap, a.meta), pool), payload: randomAccess(snap, await openIndex(snap, a.payload), pool) };
-        const found = await lookupArchivePath(cat, sub);
-        if (!found) throw new ClientError("ERR_ARCHIVE_MISSING", `${a.name} has no path "${displayPath(Buffer.from(sub))}"`);
-        stats = await restoreSubtree(cat, readers, found.path, target);
-      } else if (a.kind === "legacy") {
-        const index = await openIndex(snap, a.file);
-        const bar = startProgress(a.name, index.size, opts.progress);
-        const counted = (async function* () {
-          for await (const b of streamIndex(snap, index, pool, 8)) {
-            bar.add(b.length);
-            yield b;
+      // Stopped midway, the restore is made to fail where it stands: closing the reader fails its
+      // next chunk download, and the extractor then removes the file it was writing, lets the
+      // files already queued be written, and ends; cairn exits once it has.
+      let extracting: Promise<unknown> | undefined;
+      stopped = onInterrupt(`restore into ${target} was stopped: the files restored so far stay there, and the file being written was removed`, async () => {
+        await snap.reader.close().catch(() => {});
+        await extracting?.catch(() => {});
+      });
+      const extract = async (): Promise<ExtractStats> => {
+        let stats: ExtractStats;
+        if (opts.path !== undefined && opts.path.replace(/^\/+|\/+$/g, "") !== "") {
+          const sub = opts.path.replace(/^\/+|\/+$/g, "");
+          const cat = await openCatalog(randomAccess(snap, await openIndex(snap, a.catalog), pool));
+          const readers =
+            a.kind === "legacy"
+              ? randomAccess(snap, await openIndex(snap, a.file), pool)
+              : { metadata: randomAccess(snap, await openIndex(snap, a.meta), pool), payload: randomAccess(snap, await openIndex(snap, a.payload), pool) };
+          const found = await lookupArchivePath(cat, sub);
+          if (!found) throw new ClientError("ERR_ARCHIVE_MISSING", `${a.name} has no path "${displayPath(Buffer.from(sub))}"`);
+          stats = await restoreSubtree(cat, readers, found.path, target, { onWarning: opts.onWarning });
+        } else if (a.kind === "legacy") {
+          const index = await openIndex(snap, a.file);
+          const bar = startProgress(a.name, index.size, opts.progress);
+          const counted = (async function* () {
+            for await (const b of streamIndex(snap, index, pool, 8)) {
+              bar.add(b.length);
+              yield b;
+            }
+          })();
+          try {
+            stats = await extractArchive(counted, target, { onWarning: opts.onWarning });
+          } finally {
+            bar.stop();
           }
-        })();
-        try {
-          stats = await extractArchive(counted, target);
-        } finally {
-          bar.stop();
+        } else {
+          const meta = await openIndex(snap, a.meta);
+          const payload = await openIndex(snap, a.payload);
+          stats = await extractSplitArchive(streamIndex(snap, meta, pool, 4), new ChunkRangeReader(snap, payload, pool), target, { onWarning: opts.onWarning });
         }
-      } else {
-        const meta = await openIndex(snap, a.meta);
-        const payload = await openIndex(snap, a.payload);
-        stats = await extractSplitArchive(streamIndex(snap, meta, pool, 4), new ChunkRangeReader(snap, payload, pool), target);
-      }
+        return stats;
+      };
+      const run = extract();
+      extracting = run;
+      const stats = await run;
       bytes = stats.bytes;
       files = stats.files;
     }
