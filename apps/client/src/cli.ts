@@ -308,6 +308,15 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   installInterruptHandlers();
+  // A promise that failed with no one waiting for it is a bug, but the user still gets the one
+  // error line (the stack with CAIRN_DEBUG=1), not Node's trace; after Ctrl-C it is the signal's
+  // echo, and the interrupt handler is already ending the process.
+  process.on("unhandledRejection", (err) => {
+    if (interruptedBy()) return;
+    process.stderr.write(`${errorLine(err)}\n`);
+    if (process.env.CAIRN_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  });
   try {
     await program.parseAsync(argv, { from: "user" });
     return 0;

@@ -80,7 +80,12 @@ export async function* streamIndex(snap: OpenSnapshot, index: IndexReader, pool:
   const n = index.chunkCount;
   const fetch = (i: number) => {
     const digest = digestOf(index, i);
-    return snap.reader.chunk(digest).then((raw) => pool.decode([raw], [digest]).then((d) => d[0]));
+    const p = snap.reader.chunk(digest).then((raw) => pool.decode([raw], [digest]).then((d) => d[0]));
+    // A chunk fetched ahead fails where it is awaited. Left unawaited (the consumer stopped
+    // without closing this generator, as the extractor does when a restore is stopped), its
+    // rejection would otherwise be unhandled and end the process with a stack trace.
+    p.catch(() => {});
+    return p;
   };
   const inFlight: Promise<Buffer>[] = [];
   let next = 0;
