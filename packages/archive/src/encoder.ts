@@ -21,6 +21,7 @@ import {
   PAYLOAD_HEADER_SIZE,
   PCXAR_MAGIC,
   PREFIX_SIZE,
+  storableNs,
 } from "./format.js";
 import type { ByteSink } from "./sinks.js";
 import { AdaptiveIo } from "./internal/adaptive-io.js";
@@ -112,8 +113,8 @@ function metaOf(st: BigIntStats): EntryMeta {
     mode: Number(st.mode),
     uid: Number(st.uid),
     gid: Number(st.gid),
-    mtimeNs: st.mtimeNs,
-    ctimeNs: st.ctimeNs,
+    mtimeNs: storableNs(st.mtimeNs),
+    ctimeNs: storableNs(st.ctimeNs),
     ino: st.ino,
     dev: st.dev,
     size: 0,
@@ -141,6 +142,16 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
   const warn: WarningHandler = (w) => {
     stats.warnings++;
     userWarn(w);
+  };
+  /** An entry's metadata; a time outside what the format holds is clamped, with a warning. */
+  const entryMeta = (st: BigIntStats, rel: Buffer): EntryMeta => {
+    const meta = metaOf(st);
+    if (meta.mtimeNs !== st.mtimeNs) {
+      const at = meta.mtimeNs > 0n ? "2262-04-11T23:47:16Z" : "1677-09-21T00:12:43Z";
+      const was = new Date(Number(st.mtimeNs / 1_000_000_000n) * 1000).toISOString().replace(".000Z", "Z");
+      warn(makeWarning(rel, "time-clamped", `mtime ${was} is outside what an archive holds (1677 to 2262); stored as ${at}`));
+    }
+    return meta;
   };
   const readSize = options.readSize ?? 1 << 20;
   const lookahead = options.lookahead ?? 16;
@@ -396,7 +407,7 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
       const ev = item.ev;
       const e = ev.entry;
       if (ev.type === "enter") {
-        const meta = metaOf(e.stat);
+        const meta = entryMeta(e.stat, e.rel);
         const at = out.position;
         out.push(encodeEntry("dir", meta, e.name));
         if (dirs.length > 0) dirs[dirs.length - 1].count++;
@@ -412,7 +423,7 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
           const table = await catalog.leaveDir();
           const length = out.position - d.offset;
           if (dirs.length > 0) {
-            catalog.add({ kind: "dir", flags: 0, name: e.name, size: length, mtimeNs: e.stat.mtimeNs, entryOffset: d.offset, ref: table });
+            catalog.add({ kind: "dir", flags: 0, name: e.name, size: length, mtimeNs: storableNs(e.stat.mtimeNs), entryOffset: d.offset, ref: table });
           } else {
             await catalog.finish(table, length);
           }
@@ -426,10 +437,10 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
           warn(makeWarning(e.rel, code === "ENOENT" ? "vanished" : "replaced", `cannot read link: ${(err as Error).message}`));
           continue;
         }
-        addEntry("symlink", metaOf(e.stat), e, target);
+        addEntry("symlink", entryMeta(e.stat, e.rel), e, target);
         stats.symlinks++;
       } else if (e.kind === "device" || e.kind === "fifo") {
-        const meta = metaOf(e.stat);
+        const meta = entryMeta(e.stat, e.rel);
         if (e.kind === "device") meta.rdev = e.stat.rdev;
         addEntry(e.kind, meta, e);
         if (e.kind === "device") stats.devices++;
@@ -439,14 +450,14 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
         const linkKey = e.stat.nlink > 1n ? `${e.stat.dev}:${e.stat.ino}` : undefined;
         const first = linkKey === undefined ? undefined : links.get(linkKey);
         if (first) {
-          addEntry("hardlink", metaOf(e.stat), e, first);
+          addEntry("hardlink", entryMeta(e.stat, e.rel), e, first);
           stats.hardlinks++;
           continue;
         }
         const hint = item.hinted ? item.hint : payload && options.reusePayload ? await options.reusePayload(e.rel, e.stat) : undefined;
         let meta: EntryMeta;
         if (payload && hint) {
-          meta = metaOf(e.stat);
+          meta = entryMeta(e.stat, e.rel);
           meta.size = Number(e.stat.size);
           meta.payloadOffset = await payload.reuse(hint.offset, PAYLOAD_HEADER_SIZE + meta.size);
           stats.filesReused++;
@@ -458,7 +469,7 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
           item.pre = undefined;
           if (!src) continue;
           try {
-            meta = metaOf(src.st);
+            meta = entryMeta(src.st, e.rel);
             meta.size = Number(src.st.size);
             if (linkKey) meta.flags |= FLAG_HAS_LINKS;
             if (payload) {

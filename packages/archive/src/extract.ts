@@ -186,7 +186,25 @@ function fileExists(path: Buffer): ArchiveError {
  */
 export function nsToSeconds(ns: bigint): number {
   const us = ns >= 0n ? ns / 1000n : -((-ns + 999n) / 1000n);
-  return (Number(us) + (us >= 0n ? 0.5 : -0.5)) / 1e6;
+  let t = (Number(us) + (us >= 0n ? 0.5 : -0.5)) / 1e6;
+  // After about 2242 (2^33 s) a double no longer holds every microsecond; the nearest one may lie
+  // after the archived time, so step down until libuv's truncation gives no later microsecond.
+  while (t >= 2 ** 33 && truncatedUs(t) > us) t = nextDown(t);
+  return t;
+}
+
+/** The microsecond libuv makes of a positive `t` (whole seconds, then the fraction truncated). */
+function truncatedUs(t: number): bigint {
+  const whole = Math.floor(t);
+  return BigInt(whole) * 1_000_000n + BigInt(Math.floor((t - whole) * 1e6));
+}
+
+/** The largest double below a positive finite `t`. */
+function nextDown(t: number): number {
+  const f = new Float64Array([t]);
+  const bits = new BigInt64Array(f.buffer);
+  bits[0] -= 1n;
+  return f[0];
 }
 
 /**

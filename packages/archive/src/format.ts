@@ -104,6 +104,15 @@ export const S_IFBLK = 0o060000;
 export const S_IFIFO = 0o010000;
 export const S_IFSOCK = 0o140000;
 
+/** The times an entry can hold: i64 nanoseconds, 1677-09-21 to 2262-04-11T23:47:16Z. */
+export const TIME_NS_MIN = -(2n ** 63n);
+export const TIME_NS_MAX = 2n ** 63n - 1n;
+
+/** A file time as stored: clamped into the i64 range (ext4 allows mtimes up to the year 2446). */
+export function storableNs(ns: bigint): bigint {
+  return ns > TIME_NS_MAX ? TIME_NS_MAX : ns < TIME_NS_MIN ? TIME_NS_MIN : ns;
+}
+
 /** Metadata carried by every entry record. */
 export interface EntryMeta {
   mode: number;

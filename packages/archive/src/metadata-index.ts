@@ -39,6 +39,7 @@ import {
   S_IFMT,
   S_IFREG,
   SYMLINK_MAX,
+  storableNs,
 } from "./format.js";
 import { checkedComponents, type PathLike, pathKey, toPathBuffer } from "./internal/paths.js";
 import { type RandomAccessReader, readerStream } from "./random-access.js";
@@ -256,7 +257,7 @@ export function reuseFromPrevious(prev: PreviousMetadata, opts: ReuseOptions = {
   return (path: Buffer, st: BigIntStats) => {
     const p = prev.lookup(path);
     if (!p) return undefined;
-    if (BigInt(p.size) !== st.size || p.mtimeNs !== st.mtimeNs || p.ctimeNs !== st.ctimeNs || p.ino !== st.ino) return undefined;
+    if (BigInt(p.size) !== st.size || p.mtimeNs !== storableNs(st.mtimeNs) || p.ctimeNs !== storableNs(st.ctimeNs) || p.ino !== st.ino) return undefined;
     if (opts.compareDev && p.dev !== st.dev) return undefined;
     return { offset: p.payloadOffset };
   };

@@ -13,7 +13,8 @@ export type WarningReason =
   | "socket-skipped"
   | "hardlink-outside"
   | "partial-removed"
-  | "bad-pattern";
+  | "bad-pattern"
+  | "time-clamped";
 
 export interface ArchiveWarning {
   /** Archive path (raw bytes). */
