@@ -458,7 +458,7 @@ export class Extractor {
       }
       case "device":
       case "fifo":
-        await this.makeNode(abs, ev.meta, ev.kind);
+        if (!(await this.makeNode(abs, ev.path, ev.meta, ev.kind))) return;
         await this.applyMeta(abs, ev.meta, false);
         if (ev.kind === "device") this.stats.devices++;
         else this.stats.fifos++;
@@ -683,27 +683,42 @@ export class Extractor {
     }
   }
 
-  private async makeNode(abs: Buffer, meta: EntryMeta, kind: "device" | "fifo"): Promise<void> {
-    // mknod/mkfifo take string paths: create under an ASCII temp name, then rename (Buffer-safe)
-    const dir = abs.subarray(0, abs.lastIndexOf(0x2f));
+  /**
+   * Creates a device node or fifo; false (with a `node-skipped` warning) when this process may not
+   * (mknod needs root for devices) or the system lacks the tool. Node has no mknod, so this runs
+   * mknod/mkfifo, which take string paths: the node is made under an ASCII temporary name in the
+   * nearest folder whose path is UTF-8 (on the same file system) and renamed into place with
+   * Buffer paths, so names below non-UTF-8 folders work too.
+   */
+  private async makeNode(abs: Buffer, path: Buffer, meta: EntryMeta, kind: "device" | "fifo"): Promise<boolean> {
+    let dir = abs.subarray(0, abs.lastIndexOf(0x2f));
+    while (dir.length > 0 && !Buffer.from(dir.toString("utf8"), "utf8").equals(dir)) dir = dir.subarray(0, dir.lastIndexOf(0x2f));
+    if (dir.length === 0) dir = Buffer.from("/");
     const tmp = fsJoin(dir, Buffer.from(`.cxar-node-${process.pid}-${this.tmpCounter++}`));
     const tmpStr = tmp.toString("utf8");
-    if (!Buffer.from(tmpStr, "utf8").equals(tmp)) {
-      throw new ArchiveError("ERR_ARCHIVE_TARGET", "cannot create device/fifo below a non-UTF-8 target path", { path: abs });
-    }
-    if (kind === "fifo") {
-      await execFileP("mkfifo", ["-m", "600", tmpStr]);
-    } else {
-      const [major, minor] = devMajorMinor(meta.rdev);
-      const type = (meta.mode & S_IFMT) === S_IFBLK ? "b" : "c";
-      await execFileP("mknod", ["-m", "600", tmpStr, type, String(major), String(minor)]);
+    const what = kind === "fifo" ? "fifo" : (meta.mode & S_IFMT) === S_IFBLK ? "block device" : "character device";
+    try {
+      if (kind === "fifo") {
+        await execFileP("mkfifo", ["-m", "600", tmpStr]);
+      } else {
+        const [major, minor] = devMajorMinor(meta.rdev);
+        await execFileP("mknod", ["-m", "600", tmpStr, (meta.mode & S_IFMT) === S_IFBLK ? "b" : "c", String(major), String(minor)]);
+      }
+    } catch (e) {
+      await rm(tmp, { force: true }).catch(() => {});
+      const err = e as NodeJS.ErrnoException & { stderr?: string };
+      const why = err.code === "ENOENT" ? `the ${kind === "fifo" ? "mkfifo" : "mknod"} command is not on PATH` : (err.stderr?.trim().split("\n").at(-1)?.replace(/^mk(nod|fifo): .*?: /, "") || err.message);
+      this.warn(makeWarning(path, "node-skipped", `${what} not restored: ${why}`));
+      return false;
     }
     try {
       await rename(tmp, abs);
     } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
+      await rm(tmp, { force: true }).catch(() => {});
+      this.warn(makeWarning(path, "node-skipped", `${what} not restored: ${(e as Error).message}`));
+      return false;
     }
+    return true;
   }
 
   /** Owner (when restoring owners), mode (not for symlinks) and mtime of a dir, symlink or node. */

@@ -14,7 +14,8 @@ export type WarningReason =
   | "hardlink-outside"
   | "partial-removed"
   | "bad-pattern"
-  | "time-clamped";
+  | "time-clamped"
+  | "node-skipped";
 
 export interface ArchiveWarning {
   /** Archive path (raw bytes). */
