@@ -16,6 +16,7 @@ import { openConnection, type RepoOptions } from "./connection.js";
 import { ClientError, describeError, errorLine } from "./errors.js";
 import { installInterruptHandlers, interruptedBy } from "./interrupt.js";
 import { openKeyFile } from "./keys.js";
+import { settleWorkingFolder } from "./local-path.js";
 import { humanBytes, isoTime, type OutputFormat, print } from "./output.js";
 import { formatSnapshot, parseBackupId, parseBackupType, parseGroup, parseNamespace, parseSnapshot } from "./snapshot-spec.js";
 
@@ -306,6 +307,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  settleWorkingFolder();
   const program = buildProgram();
   installInterruptHandlers();
   // A promise that failed with no one waiting for it is a bug, but the user still gets the one

@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { makeDirs } from "./local-path.js";
 
 export function configHome(): string {
   const xdg = process.env.XDG_CONFIG_HOME;
@@ -37,7 +38,7 @@ export function rememberFingerprint(host: string, port: number, fingerprint: str
   const all = readAll();
   all[key(host, port)] = fingerprint;
   const file = fingerprintFile();
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  makeDirs(path.dirname(file), 0o700);
   const tmp = `${file}.tmp${process.pid}`;
   fs.writeFileSync(tmp, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 });
   fs.renameSync(tmp, file);

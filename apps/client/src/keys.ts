@@ -5,6 +5,7 @@
 import { CryptConfig, KeyConfig } from "@cairn/format";
 import { ClientError } from "./errors.js";
 import { isInteractive, readHidden } from "./prompt.js";
+import { absolutePath } from "./local-path.js";
 
 export interface OpenedKey {
   crypt: CryptConfig;
@@ -28,7 +29,8 @@ export async function loadKeyConfig(file: string): Promise<KeyConfig> {
   }
 }
 
-export async function openKeyFile(file: string): Promise<OpenedKey> {
+export async function openKeyFile(given: string): Promise<OpenedKey> {
+  const file = absolutePath(given, "key file", "ERR_KEY");
   const config = await loadKeyConfig(file);
   const pass = config.kdf === null ? undefined : await passphrase(`Encryption key password for ${file}: `);
   const key = await config.decrypt(pass);

@@ -1,8 +1,9 @@
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, startTestServer, type TestServer } from "./helpers.js";
+import { CLI, runCli, startTestServer, type TestServer } from "./helpers.js";
 
 const LINE = /^cairn: error: (ERR_[A-Z0-9_]+): [^\n]+\n$/;
 
@@ -110,6 +111,44 @@ describe("CLI errors", () => {
     const r = await runCli(["backup", `root.cxar:${src}`, "--backup-id", "warn"], t.env);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/^cairn: warning: sub\/\.cxarexclude: exclude pattern "\[z-a\]" has the range z-a/);
+  });
+
+  it("a target or key file where no folder can be made is an error, not a hang", async () => {
+    // /proc refuses new folders with ENOENT, where Node 20's recursive mkdir spins for ever
+    const src = path.join(t.dir, "proc-src");
+    fs.mkdirSync(src, { recursive: true });
+    fs.writeFileSync(path.join(src, "f"), "x\n");
+    expect((await runCli(["backup", `root.cxar:${src}`, "--backup-id", "proc"], t.env)).code).toBe(0);
+    expectError(await runCli(["restore", "host/proc", "root.cxar", "/proc/cairn-test/out"], t.env), "ERR_SYSTEM_ENOENT", /mkdir '\/proc\/cairn-test'/);
+    expectError(await runCli(["key", "create", "/proc/cairn-test/key", "--kdf", "none"], t.env), "ERR_SYSTEM_ENOENT", /mkdir '\/proc\/cairn-test'/);
+  });
+
+  it("in a deleted working folder absolute paths work and relative ones are refused by name", async () => {
+    const src = path.join(t.dir, "gone-src");
+    fs.mkdirSync(src, { recursive: true });
+    fs.writeFileSync(path.join(src, "small.txt"), "small\n");
+    const gone = path.join(t.dir, "gone-cwd");
+    fs.mkdirSync(gone);
+    // the child starts in the folder, which is removed before it runs anything
+    const sh = async (args: string[]) => {
+      const quoted = args.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+      const child = spawn("sh", ["-c", `cd '${gone}' && rmdir '${gone}' && exec '${process.execPath}' '${CLI}' ${quoted}`], { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...t.env } });
+      let stderr = "";
+      let stdout = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      const code = await new Promise<number>((r) => child.on("close", (c) => r(c ?? -1)));
+      fs.mkdirSync(gone);
+      return { code, stdout, stderr };
+    };
+    const b = await sh(["backup", `root.cxar:${src}`, "--backup-id", "gone"]);
+    expect(b.code, b.stderr).toBe(0);
+    const out = path.join(t.dir, "gone-out");
+    const r = await sh(["restore", "host/gone", "root.cxar", out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(out, "small.txt"), "utf8")).toBe("small\n");
+    expectError(await sh(["restore", "host/gone", "root.cxar", "relative-out"]), "ERR_TARGET", /restore target "relative-out" is relative, but the current folder no longer exists/);
+    expectError(await sh(["backup", "root.cxar:.", "--backup-id", "gone"]), "ERR_SOURCE", /source of root\.cxar "\." is relative/);
   });
 
   it("a snapshot that does not exist", async () => {

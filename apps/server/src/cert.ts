@@ -8,6 +8,7 @@ import path from "node:path";
 import { certificateFingerprint } from "@cairn/protocol";
 import * as selfsigned from "selfsigned";
 import { type ConfigDir, FILES, writeAtomic } from "./config.js";
+import { makeDirs } from "@cairn/datastore";
 
 export interface TlsIdentity {
   key: string;
@@ -32,7 +33,7 @@ export async function ensureCertificate(config: ConfigDir): Promise<TlsIdentity 
   const have = loadCertificate(config);
   if (have) return { ...have, created: false };
   const p = paths(config);
-  fs.mkdirSync(p.dir, { recursive: true, mode: 0o700 });
+  makeDirs(p.dir, 0o700);
   const host = os.hostname();
   const pems = await selfsigned.generate([{ name: "commonName", value: host }], {
     keySize: 2048,

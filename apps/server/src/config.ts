@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { ProtocolError, type Role } from "@cairn/protocol";
+import { makeDirs } from "@cairn/datastore";
 
 export interface DatastoreEntry {
   path: string;
@@ -73,7 +74,7 @@ export class ConfigDir {
 
   /** Creates the folder (0700) and its sub-folders if missing. */
   ensure(): void {
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    makeDirs(this.dir, 0o700);
     fs.chmodSync(this.dir, 0o700);
     fs.mkdirSync(path.join(this.dir, FILES.certDir), { recursive: true, mode: 0o700 });
     fs.mkdirSync(path.join(this.dir, FILES.tasksDir), { recursive: true, mode: 0o700 });

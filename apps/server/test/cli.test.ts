@@ -9,7 +9,7 @@ import { CairnClient } from "@cairn/protocol";
 const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 
 function run(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", input, env: { ...process.env, CAIRN_PASSWORD: "" } });
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", input, env: { ...process.env, CAIRN_PASSWORD: "" }, timeout: 30_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -52,6 +52,9 @@ describe("cairn-server CLI", () => {
       ["cert", "fingerprint", "--config", path.join(dir, "nowhere")],
       ["datastore", "list"],
       ["datastore", "create", "bad name", path.join(dir, "x"), "--config", cfg],
+      // /proc refuses new folders with ENOENT, where Node 20's recursive mkdir spins for ever
+      ["datastore", "create", "proc", "/proc/cairn-test/store", "--config", cfg],
+      ["user", "create", "bob@pbs", "--config", "/proc/cairn-test/config"],
       ["start", "--listen", "127.0.0.1:99999", "--config", cfg],
       ["frobnicate"],
       ["user", "create", "--no-such-flag"],

@@ -233,7 +233,33 @@ export async function prepareTarget(target: Buffer, allowExisting: boolean): Pro
       throw new ArchiveError("ERR_ARCHIVE_TARGET", "restore target is not empty", { path: target });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-    await mkdir(target, { recursive: true, mode: 0o700 });
+    await makeParents(target, 0o700);
+  }
+}
+
+/**
+ * `mkdir -p`. Node 20's own `mkdir(…, {recursive: true})` never returns where the parent exists
+ * but refuses children with ENOENT (`/proc/x`): it spins. Here a folder whose parent exists and
+ * still gives ENOENT is that error.
+ */
+async function makeParents(dir: Buffer, mode: number): Promise<void> {
+  try {
+    await mkdir(dir, { mode });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") return;
+    const parent = dir.subarray(0, Math.max(dir.lastIndexOf(0x2f), 1));
+    if (code !== "ENOENT" || parent.length >= dir.length) throw e;
+    // the parent is missing (make it, then try again) or there and refusing (fail as it says)
+    const parentExists = await lstat(parent).then(
+      () => true,
+      () => false,
+    );
+    if (parentExists) throw e;
+    await makeParents(parent, mode);
+    await mkdir(dir, { mode }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "EEXIST") throw err;
+    });
   }
 }
 

@@ -42,6 +42,7 @@ import {
 import { type PruneOptions, type PruneResult, pruneGroup } from "./prune.js";
 import { ProcessLocker } from "./process-locker.js";
 import { type VerifyOptions, type VerifyResult, runVerify } from "./verify.js";
+import { makeDirs } from "./make-dirs.js";
 
 export interface DataStoreOptions {
   /** fsync level for new chunks (default "none"; see ChunkStore). */
@@ -132,7 +133,7 @@ export class DataStore {
   /** Create a datastore in `dir` (made if missing; must not already hold one). */
   static async create(dir: string, opts: CreateOptions = {}): Promise<DataStore> {
     const layout = new Layout(path.resolve(dir));
-    fs.mkdirSync(layout.root, { recursive: true });
+    makeDirs(layout.root);
     if (existsSync(layout.chunkDir)) {
       throw new DatastoreError("ERR_EXISTS", `a datastore already exists in ${layout.root}`, { resource: layout.root });
     }

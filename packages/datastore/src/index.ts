@@ -49,6 +49,7 @@ export { computePrune, isoWeek } from "./prune.js";
 export type { PruneCandidate, PruneDecision, PruneOptions, PruneReason, PruneResult } from "./prune.js";
 export { makeUpid, upidStartTime } from "./verify.js";
 export type { SnapshotVerifyOutcome, SnapshotVerifyResult, VerifyOptions, VerifyProgress, VerifyResult } from "./verify.js";
+export { makeDirs } from "./make-dirs.js";
 export { Layout, CHUNK_FOLDER_COUNT, MANIFEST_BLOB, MANIFEST_LOCK_FILE } from "./layout.js";
 export * from "./names.js";
 export type { IndexKind } from "./internal/index-reader.js";

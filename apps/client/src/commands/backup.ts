@@ -6,13 +6,13 @@
 
 import fs from "node:fs";
 import os from "node:os";
-import path from "node:path";
 import { type ArchiveWarning, type EncodeStats, checkExcludePatterns, encodeArchive, collectSink, newEncodeStats, openMetadataIndex, reuseFromPrevious } from "@cairn/archive";
 import { chunkStream, resolveChunkerOptions } from "@cairn/chunker";
 import { type CryptConfig, DynamicIndexReader, Manifest, type ManifestFile } from "@cairn/format";
 import { BackupReader, BackupWriter, type IndexUploadHandle } from "@cairn/protocol/client";
 import type { Connection } from "../connection.js";
 import { ClientError } from "../errors.js";
+import { absolutePath } from "../local-path.js";
 import { onInterrupt } from "../interrupt.js";
 import { isoTime, mbPerSecond } from "../output.js";
 import { ReusingPayloadSink } from "../payload-sink.js";
@@ -93,7 +93,7 @@ export function parseSource(spec: string): BackupSource {
     throw new ClientError("ERR_USAGE", `archive name "${name}" must be letters, digits, '_' or '-' followed by .cxar (file tree) or .img (image)`);
   }
   if (p === "") throw new ClientError("ERR_USAGE", `no path given for ${name}`);
-  return { name, path: path.resolve(p), kind: name.endsWith(TREE_EXT) ? "tree" : "image" };
+  return { name, path: absolutePath(p, `source of ${name}`, "ERR_SOURCE"), kind: name.endsWith(TREE_EXT) ? "tree" : "image" };
 }
 
 export function treeFileNames(name: string) {

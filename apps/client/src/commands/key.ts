@@ -9,6 +9,7 @@ import { ClientError } from "../errors.js";
 import { configHome } from "../fingerprint-store.js";
 import { loadKeyConfig, passphrase } from "../keys.js";
 import { isInteractive, readHidden } from "../prompt.js";
+import { absolutePath, makeDirs } from "../local-path.js";
 
 export function defaultKeyFile(): string {
   return path.join(configHome(), "encryption-key.json");
@@ -45,20 +46,23 @@ function info(file: string, k: KeyConfig): KeyInfo {
   };
 }
 
-export async function keyCreate(file: string, kdf: "none" | "scrypt" | "pbkdf2", hint?: string): Promise<KeyInfo> {
+export async function keyCreate(given: string, kdf: "none" | "scrypt" | "pbkdf2", hint?: string): Promise<KeyInfo> {
+  const file = absolutePath(given, "key file", "ERR_KEY");
   if (fs.existsSync(file)) throw new ClientError("ERR_KEY", `key file ${file} already exists; refusing to overwrite it`);
   const pass = kdf === "none" ? undefined : await newPassphrase("CAIRN_KEY_PASSPHRASE");
   const { config } = await KeyConfig.generate(pass, { kdf, hint });
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+  makeDirs(path.dirname(path.resolve(file)), 0o700);
   await config.save(file);
   return info(file, config);
 }
 
-export async function keyShow(file: string): Promise<KeyInfo> {
+export async function keyShow(given: string): Promise<KeyInfo> {
+  const file = absolutePath(given, "key file", "ERR_KEY");
   return info(file, await loadKeyConfig(file));
 }
 
-export async function keyChangePassphrase(file: string, kdf?: "none" | "scrypt" | "pbkdf2"): Promise<KeyInfo> {
+export async function keyChangePassphrase(given: string, kdf?: "none" | "scrypt" | "pbkdf2"): Promise<KeyInfo> {
+  const file = absolutePath(given, "key file", "ERR_KEY");
   const k = await loadKeyConfig(file);
   const old = k.kdf === null ? undefined : await passphrase(`Current password for ${file}: `);
   const target = kdf ?? k.kdf?.kind ?? "scrypt";

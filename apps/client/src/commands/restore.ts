@@ -8,6 +8,7 @@ import { type ArchiveWarning, type ExtractStats, displayPath, extractArchive, ex
 import type { CryptConfig } from "@cairn/format";
 import type { Connection } from "../connection.js";
 import { ClientError } from "../errors.js";
+import { absolutePath } from "../local-path.js";
 import { onInterrupt } from "../interrupt.js";
 import { mbPerSecond } from "../output.js";
 import { ChunkPool } from "../pipeline.js";
@@ -150,9 +151,9 @@ function dataRuns(b: Buffer): Array<[number, number]> {
 
 export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const started = process.hrtime.bigint();
+  const target = absolutePath(opts.target, "restore target", "ERR_TARGET");
   const snap = await openSnapshot(opts.connection, opts.snapshot, opts.crypt?.crypt);
   const pool = new ChunkPool({ key: opts.crypt?.key, workers: opts.workers });
-  const target = path.resolve(opts.target);
   let bytes = 0;
   let files: number | undefined;
   let stopped = () => {};
