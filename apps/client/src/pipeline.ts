@@ -51,6 +51,16 @@ interface Slot {
 
 type Pending = { resolve: (a: WorkerAnswer) => void; reject: (e: Error) => void; slot: Slot };
 
+/**
+ * Marks a promise that is awaited later, in order: its failure is reported there. Without this,
+ * one that fails while the generator holding it waits at a `yield` (a file being imaged shrank)
+ * counts as unhandled and ends the process with a stack trace.
+ */
+function awaitedLater<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
+
 function remoteError(a: { code: string; message: string }): Error {
   const e = new Error(a.message) as Error & { code: string };
   e.code = a.code;
@@ -222,7 +232,7 @@ export class ChunkPool {
           if (!(r.value instanceof Uint8Array)) {
             if (batch.length > 0) {
               const tiny = this.#slots.length === 0 && batchBytes <= 1 << 20;
-              inFlight.push(tiny ? Promise.resolve(this.#encodeInline(batch)) : this.#encodeBatch(batch));
+              inFlight.push(tiny ? Promise.resolve(this.#encodeInline(batch)) : awaitedLater(this.#encodeBatch(batch)));
             }
             batch = [];
             batchBytes = 0;
@@ -242,14 +252,14 @@ export class ChunkPool {
           batch.push(ab);
           batchBytes += ab.byteLength;
           if (batchBytes >= Math.max(this.#batchBytes, this.#slots.length === 0 && inFlight.length === 0 ? INLINE_MAX + 1 : 0) || batch.length >= 256) {
-            inFlight.push(this.#encodeBatch(batch));
+            inFlight.push(awaitedLater(this.#encodeBatch(batch)));
             batch = [];
             batchBytes = 0;
           }
         }
         if (done && batch.length > 0) {
           const small = this.#slots.length === 0 && batchBytes <= INLINE_MAX;
-          inFlight.push(small ? Promise.resolve(this.#encodeInline(batch)) : this.#encodeBatch(batch));
+          inFlight.push(small ? Promise.resolve(this.#encodeInline(batch)) : awaitedLater(this.#encodeBatch(batch)));
           batch = [];
         }
         const head = inFlight.shift();
@@ -289,7 +299,7 @@ export class ChunkPool {
             bytes += n;
             offset += n;
           }
-          inFlight.push(send(ranges));
+          inFlight.push(awaitedLater(send(ranges)));
         }
         const head = inFlight.shift();
         if (!head) break;

@@ -94,6 +94,22 @@ describe("interrupted and failed commands", () => {
     expect(fs.existsSync(target)).toBe(false);
   });
 
+  it("an image that shrinks while it is backed up is one ERR_SOURCE line and no snapshot", async () => {
+    const shrinking = path.join(t.dir, "shrinking.raw");
+    fs.writeFileSync(shrinking, crypto.randomBytes(128 << 20));
+    const group = path.join(t.dir, "store1", "host", "shrink");
+    const run = startCli(["backup", `disk.img:${shrinking}`, "--backup-id", "shrink"], t.env);
+    // cut it short once the first 16 MiB are read (rchar of /proc/PID/io), while the chunks read
+    // are being uploaded: the reads in flight then fail with no one waiting for them yet
+    const readSoFar = () => Number(/^rchar: (\d+)$/m.exec(fs.readFileSync(`/proc/${run.child.pid}/io`, "utf8"))?.[1] ?? 0);
+    await until(() => readSoFar() > 16 << 20, 30_000, "16 MiB to be read");
+    fs.truncateSync(shrinking, 1 << 20);
+    const r = await run.done;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^cairn: error: ERR_SOURCE: [^\n]*shrinking\.raw ended at \d+, expected \d+ bytes[^\n]*\n$/);
+    await until(() => subdirs(group).length === 0, 10_000, "the server to remove the unfinished snapshot");
+  });
+
   it("an image restore that fails on a damaged chunk leaves no partial image", async () => {
     const snapDir = path.join(t.dir, "store1", "host", "img");
     const [time] = subdirs(snapDir);
