@@ -243,8 +243,8 @@ export function buildProgram(): Command {
     .description("print the log of task UPID")
     .argument("<upid>")
     .action(async (upid: string, o: Common) => {
-      // PBS's shape, UPID:node:hex fields…:type:worker:user: (ours has one hex field fewer)
-      if (!/^UPID:[^:\s]+(:[0-9A-Fa-f]+){3,4}:[^:\s]+:[^:\s]*:[^:\s]+:$/.test(upid)) {
+      // PBS's shape, UPID:node:pid:pstart:task:starttime:type:worker:user: (hex numbers)
+      if (!/^UPID:[^:\s]+:[0-9A-Fa-f]{8}:[0-9A-Fa-f]{8,9}:[0-9A-Fa-f]{8,16}:[0-9A-Fa-f]{8}:[^:\s]+:[^:\s]*:[^:\s]+:$/.test(upid)) {
         throw new ClientError("ERR_USAGE", `${JSON.stringify(upid)} is not a task id (UPID:…:, as gc, verify and prune print it)`);
       }
       const r = await taskLog(await openConnection(o), upid);

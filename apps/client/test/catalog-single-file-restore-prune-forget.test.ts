@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { decodeBlob } from "@cairn/format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTree, runCli, startTestServer, type TestServer } from "./helpers.js";
 
@@ -94,5 +95,22 @@ describe("catalog, single-file restore, listings, prune and forget", () => {
     const log = await runCli(["task", "log", g.upid], t.env);
     expect(log.stderr).toBe("");
     expect(log.stdout).toMatch(/state: /);
+    // task ids have PBS's shape, which PBS parses when it reads a manifest's verify state
+    const PBS_UPID = /^UPID:[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?:[0-9A-Fa-f]{8}:[0-9A-Fa-f]{8,9}:[0-9A-Fa-f]{8,16}:[0-9A-Fa-f]{8}:[^:\s]+:[^:\s]*:[^:\s]+:$/;
+    expect(g.upid).toMatch(PBS_UPID);
+    const manifests: string[] = [];
+    const walk = (d: string) => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        if (e.isDirectory() && e.name !== ".chunks") walk(path.join(d, e.name));
+        else if (e.name === "index.json.blob") manifests.push(path.join(d, e.name));
+      }
+    };
+    walk(path.join(t.dir, "store1"));
+    expect(manifests.length).toBeGreaterThan(0);
+    for (const m of manifests) {
+      const manifest = JSON.parse(decodeBlob(fs.readFileSync(m)).toString("utf8")) as { unprotected?: { verify_state?: { upid?: string } } };
+      const state = manifest.unprotected?.verify_state;
+      expect(state?.upid, m).toMatch(PBS_UPID);
+    }
   });
 });

@@ -151,6 +151,14 @@ describe("CLI errors", () => {
     expectError(await sh(["backup", "root.cxar:.", "--backup-id", "gone"]), "ERR_SOURCE", /source of root\.cxar "\." is relative/);
   });
 
+  it("an empty image is refused before anything is sent", async () => {
+    const empty = path.join(t.dir, "empty.img");
+    fs.writeFileSync(empty, "");
+    expectError(await runCli(["backup", `disk.img:${empty}`, "--backup-id", "empty-img"], t.env), "ERR_SOURCE", /empty\.img is empty: an image needs at least one byte/);
+    const list = await runCli(["snapshots", "--output-format", "json"], t.env);
+    expect((JSON.parse(list.stdout) as { "backup-id": string }[]).filter((s) => s["backup-id"] === "empty-img")).toEqual([]);
+  });
+
   it("a snapshot that does not exist", async () => {
     expectError(await runCli(["restore", "host/nothere", "root.cxar", `${t.dir}/x`], t.env), "ERR_NO_SNAPSHOT");
   });

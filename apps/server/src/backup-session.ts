@@ -196,6 +196,11 @@ export class BackupSession {
       const params = p as BackupParams<"fixed_index">;
       slot.chunkSize = params["chunk-size"] ?? 4 * 1024 * 1024;
       slot.declaredSize = params.size;
+      // PBS's reader and GC refuse a fixed index with no entries; it is never written
+      if (params.size === 0) {
+        this.#names.delete(name);
+        throw new ProtocolError("ERR_BAD_REQUEST", `${name}: size must be at least 1 byte (a fixed index with no entries cannot be read by PBS)`);
+      }
       // The writer keeps the digest table in memory: refuse tables a client could use to
       // exhaust it (2^22 entries = 128 MiB of digests, 16 TiB at the default chunk size).
       if (Math.ceil(params.size / slot.chunkSize) > MAX_FIXED_ENTRIES) {

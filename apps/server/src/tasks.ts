@@ -1,8 +1,28 @@
-// Tasks: long operations (GC, verify, prune, backup/reader sessions) get a UPID-like id
-// `UPID:localhost:<pid>:<n>:<start>:<type>:<worker>:<user>:`, a log, a progress figure and a
-// final state. Kept in memory (the newest 1000); a task's AbortSignal fires on stop or shutdown.
+// Tasks: long operations (GC, verify, prune, backup/reader sessions) get PBS's task id, the UPID
+// `UPID:localhost:<pid>:<pstart>:<task n>:<start time>:<type>:<worker>:<user>:` (pid, pstart, n
+// and start time as 8 upper-case hex digits; it lands in manifests as a verify state's upid, where
+// PBS parses it with that pattern), a log, a progress figure and a final state. Kept in memory
+// (the newest 1000); a task's AbortSignal fires on stop or shutdown.
 
+import fs from "node:fs";
 import { ProtocolError, type TaskStatus } from "@cairn/protocol";
+
+/** At least 8 upper-case hex digits, as PBS writes UPID numbers. */
+const hex = (n: number): string => n.toString(16).toUpperCase().padStart(8, "0");
+
+/** This process's start time in clock ticks since boot (/proc/self/stat field 22), as PBS's pstart. */
+function processStart(): number {
+  try {
+    const stat = fs.readFileSync("/proc/self/stat", "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[19]);
+    return Number.isSafeInteger(ticks) && ticks >= 0 ? ticks : 0;
+  } catch {
+    return 0;
+  }
+}
+
+const PSTART = processStart();
 
 export interface TaskContext {
   upid: string;
@@ -29,7 +49,7 @@ export class TaskManager {
   start(type: string, worker: string, user: string, fn: (ctx: TaskContext) => Promise<string | undefined>): string {
     const starttime = Math.floor(Date.now() / 1000);
     const safeWorker = worker.replace(/[:\s]/g, "-");
-    const upid = `UPID:localhost:${process.pid.toString(16).toUpperCase()}:${(++this.#counter).toString(16).toUpperCase()}:${starttime.toString(16).toUpperCase()}:${type}:${safeWorker}:${user}:`;
+    const upid = `UPID:localhost:${hex(process.pid)}:${hex(PSTART)}:${hex(++this.#counter)}:${hex(starttime)}:${type}:${safeWorker}:${user}:`;
     const controller = new AbortController();
     const task: Task = {
       status: { upid, type, worker: safeWorker, user, starttime, state: "running", progress: 0 },

@@ -54,6 +54,19 @@ describe("session lifecycle", () => {
     expect(tasks.some((x) => x.type === "backup" && x.worker.includes("dropped") && x.state === "error")).toBe(true);
   });
 
+  it("refuses a fixed index of 0 bytes (PBS cannot read one with no entries), and the session goes on", async () => {
+    const w = await BackupWriter.start(opts("empty-image"));
+    await expect(w.createFixedIndex("e.img.fidx", 0)).rejects.toMatchObject({ code: "ERR_BAD_REQUEST", message: expect.stringMatching(/e\.img\.fidx: size must be at least 1 byte/) });
+    // the name is free again, and a 1-byte image is fine
+    const h = await w.createFixedIndex("e.img.fidx", 1);
+    const c = makeChunk(1);
+    await h.addChunk(c.digest, 1, c.blob);
+    await h.close();
+    await w.finish();
+    const fidx = fs.readFileSync(path.join(t.storePath, "host", "empty-image", "2023-11-14T22:13:20Z", "e.img.fidx"));
+    expect(fidx.length).toBe(4096 + 32);
+  });
+
   it("runs backups of two groups concurrently", async () => {
     const data = (n: number) => Array.from({ length: 30 }, () => makeChunk(8000 + n));
     const groups = ["par-a", "par-b"];

@@ -175,7 +175,13 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
       throw new ClientError("ERR_SOURCE", `cannot read ${s.path}: ${(err as Error).message}`);
     }
     if (s.kind === "tree" && !st.isDirectory()) throw new ClientError("ERR_SOURCE", `${s.path} is not a directory (needed for ${s.name})`);
-    if (s.kind === "image") sized.set(s.name, await sourceSize(s.path));
+    if (s.kind === "image") {
+      const sz = await sourceSize(s.path);
+      // PBS cannot open a fixed index without entries (its reader maps the table and refuses a
+      // zero length, and its GC stops at such a file), so an image of nothing is not stored
+      if (sz.size === 0) throw new ClientError("ERR_SOURCE", `${s.path} is empty: an image needs at least one byte (a PBS fixed index cannot hold none)`);
+      sized.set(s.name, sz);
+    }
   }
   const started = process.hrtime.bigint();
   const backupType = opts.backupType ?? "host";
