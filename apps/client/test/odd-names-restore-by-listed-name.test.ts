@@ -3,8 +3,9 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, startTestServer, type TestServer } from "./helpers.js";
 
-// `catalog ls` prints a name that is not UTF-8, or holds control characters, with \xNN escapes;
-// `restore --path` and `catalog ls PATH` take that printed form back (and plain names as they are).
+// `catalog ls` prints a name that is not UTF-8, or holds control characters or backslashes, with
+// \xNN escapes, so no two names print alike; `restore --path` and `catalog ls PATH` take that
+// printed form back (and plain names as they are).
 describe("file names a terminal cannot show", () => {
   let t: TestServer;
   beforeAll(async () => {
@@ -21,8 +22,12 @@ describe("file names a terminal cannot show", () => {
       ["new\nline", "new\\x0aline"],
       [Buffer.from([0x6c, 0x61, 0x74, 0xe9, 0x2e, 0x74, 0x78, 0x74]), "lat\\xe9.txt"],
       ["tab\there", "tab\\x09here"],
-      ["back\\slash", "back\\slash"],
+      ["back\\slash", "back\\x5cslash"],
       ["café", "café"],
+      // names that look like another name's escaped form: each prints differently
+      ["new\\x0aline", "new\\x5cx0aline"],
+      ["a\\b\nc", "a\\x5cb\\x0ac"],
+      ["a\\x5cb\\x0ac", "a\\x5cx5cb\\x5cx0ac"],
     ];
     for (const [i, [name]] of names.entries()) await fs.promises.writeFile(Buffer.concat([Buffer.from(`${odd}/`), Buffer.from(name)]), `content ${i}\n`);
     for (const [id, mode] of [["odd-legacy", "legacy"], ["odd-split", "metadata"]]) {

@@ -32,23 +32,22 @@ export class ArchiveError extends Error {
 }
 
 /**
- * Printable form of a raw path: as it is when it is valid UTF-8 without control characters;
- * otherwise printable ASCII stays and every other byte, backslash included, is a `\xNN` escape
- * (so no name can move the cursor or split a line of a listing). `parseDisplayPath` reads it back.
+ * Printable form of a raw path: as it is when it is valid UTF-8 without control characters or
+ * backslashes; otherwise printable ASCII stays and every other byte, backslash included, is a
+ * `\xNN` escape (so no name can move the cursor or split a line of a listing). Every path has
+ * one form and no two share it: a name holding a literal `\x0a` shows as `\x5cx0a`, not as the
+ * name holding a newline. `parseDisplayPath` reads it back.
  */
 export function displayPath(p: Buffer | string): string {
   if (typeof p === "string") return p;
   const s = p.toString("utf8");
-  if (Buffer.from(s, "utf8").equals(p) && !/[\x00-\x1f\x7f]/.test(s)) return s;
+  if (Buffer.from(s, "utf8").equals(p) && !/[\x00-\x1f\x7f\\]/.test(s)) return s;
   let out = "";
   for (const b of p) out += b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
   return out;
 }
 
-/**
- * The raw path of a `displayPath` form: each `\xNN` escape is that byte, the rest is UTF-8. A
- * name that holds a literal `\x41` is then ambiguous; callers look the text up as it is first.
- */
+/** The raw path of a `displayPath` form: each `\xNN` escape is that byte, the rest is UTF-8. */
 export function parseDisplayPath(s: string): Buffer {
   const parts: Buffer[] = [];
   let last = 0;
