@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -30,12 +31,15 @@ describe("file names a terminal cannot show", () => {
       ["a\\x5cb\\x0ac", "a\\x5cx5cb\\x5cx0ac"],
     ];
     for (const [i, [name]] of names.entries()) await fs.promises.writeFile(Buffer.concat([Buffer.from(`${odd}/`), Buffer.from(name)]), `content ${i}\n`);
+    // one nanosecond before 1970 lists as 1969, not 1970 (the time is floored, not truncated)
+    execFileSync("touch", ["-m", "-d", "@-0.000000001", path.join(odd, "café")]);
     for (const [id, mode] of [["odd-legacy", "legacy"], ["odd-split", "metadata"]]) {
       const b = await runCli(["backup", `root.cxar:${odd}`, "--backup-id", id, "--change-detection-mode", mode], t.env);
       expect(b.code, b.stderr).toBe(0);
       const ls = JSON.parse((await runCli(["catalog", "ls", `host/${id}`, "--output-format", "json"], t.env)).stdout);
       const shown = ls.entries.map((e: { name: string }) => e.name);
       expect([...shown].sort()).toEqual(names.map(([, display]) => display).sort());
+      expect(ls.entries.find((e: { name: string }) => e.name === "café").mtime).toBe("1969-12-31T23:59:59.999Z");
       for (const [i, [, display]] of names.entries()) {
         const dest = path.join(t.dir, `${id}-${i}`);
         const r = await runCli(["restore", `host/${id}`, "root.cxar", dest, "--path", display], t.env);

@@ -43,7 +43,8 @@ export async function catalogList(conn: Connection, spec: SnapshotSpec, dir: str
         name: displayPath(x.name),
         type: x.kind,
         size: x.kind === "file" ? x.size : 0,
-        mtime: new Date(Number(x.mtimeNs / 1_000_000n)).toISOString(),
+        // floored to the millisecond (BigInt division truncates: 1 ns before 1970 would show 1970)
+        mtime: new Date(Number(x.mtimeNs >= 0n ? x.mtimeNs / 1_000_000n : -((-x.mtimeNs + 999_999n) / 1_000_000n))).toISOString(),
         path: `/${displayPath(x.path)}`,
       })),
     };
