@@ -51,6 +51,15 @@ interface Slot {
 
 type Pending = { resolve: (a: WorkerAnswer) => void; reject: (e: Error) => void; slot: Slot };
 
+/** A whole-number knob from the environment (1–64); anything else is an ERR_USAGE naming it. */
+function envCount(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === "") return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new ClientError("ERR_USAGE", `${name}=${JSON.stringify(text)} must be a whole number from 1 to 64`);
+  return n;
+}
+
 /**
  * Marks a promise that is awaited later, in order: its failure is reported there. Without this,
  * one that fails while the generator holding it waits at a `yield` (a file being imaged shrank)
@@ -103,7 +112,7 @@ export class ChunkPool {
   constructor(opts: PoolOptions = {}) {
     this.size = Math.max(1, opts.workers ?? os.availableParallelism());
     this.#batchBytes = opts.batchBytes ?? 4 << 20;
-    this.#depth = opts.depth ?? (Number(process.env.CAIRN_POOL_DEPTH) || 1);
+    this.#depth = opts.depth ?? envCount("CAIRN_POOL_DEPTH", 1);
     this.#key = opts.key ? Uint8Array.from(opts.key) : undefined;
     this.#level = opts.level;
   }

@@ -58,7 +58,9 @@ export function parseBackupType(t: string): BackupType {
 export function parseTime(text: string): number {
   if (/^\d+$/.test(text)) return Number(text);
   const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/.exec(text);
-  const t = m ? Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) / 1000 : Number.NaN;
+  let t = m ? Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) / 1000 : Number.NaN;
+  // Date.UTC rolls 23:59:61 over into the next minute: such a time names another snapshot
+  if (Number.isFinite(t) && new Date(t * 1000).toISOString().replace(".000Z", "Z") !== text) t = Number.NaN;
   if (!Number.isFinite(t)) throw new ClientError("ERR_SNAPSHOT_SPEC", `"${text}" is not a snapshot time (2026-11-22T15:04:05Z or epoch seconds)`);
   return t;
 }

@@ -88,6 +88,7 @@ describe("CLI errors", () => {
     expectError(await runCli(["prune", "host/x", "--keep-last", "0"], env), "ERR_USAGE", /--keep-last expects a positive integer, got "0"/);
     expectError(await runCli(["task", "log", "garbage"], env), "ERR_USAGE", /"garbage" is not a task id/);
     expectError(await runCli(["snapshots", "host/.x"], env), "ERR_SNAPSHOT_SPEC", /"\.x" is not a backup id: it may hold only/);
+    expectError(await runCli(backup, { ...env, CAIRN_POOL_DEPTH: "-1" }), "ERR_USAGE", /CAIRN_POOL_DEPTH="-1" must be a whole number from 1 to 64/);
     // a command-line mistake exits 2, as commander's own ones do
     expect((await runCli([...backup, "--backup-id", "bad id"], env)).code).toBe(2);
     expect((await runCli(["backup", "--no-such-flag"], env)).code).toBe(2);

@@ -57,6 +57,10 @@ describe("repository strings", () => {
     expect(parseSnapshot("host/web1/2026-11-22T15:04:05Z")).toEqual({ type: "host", id: "web1", time: Date.UTC(2026, 10, 22, 15, 4, 5) / 1000 });
     expect(() => parseSnapshot("disk/web1")).toThrow(/backup type/);
     expect(() => parseSnapshot("host/web1/yesterday")).toThrow(/snapshot time/);
+    // out-of-range fields would roll over into another snapshot's time
+    for (const t of ["1969-12-31T23:59:61Z", "2026-12-03T05:32:77Z", "2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z", "2026-12-03T24:00:00Z"]) {
+      expect(() => parseSnapshot(`host/web1/${t}`), t).toThrow(/is not a snapshot time/);
+    }
     expect(() => parseSnapshot("host")).toThrow(/TYPE\/ID/);
   });
 });

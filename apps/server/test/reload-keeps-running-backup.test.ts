@@ -136,7 +136,7 @@ describe("cairn-server reload", () => {
     try {
       const tasks = await api.listTasks({ limit: 100 });
       const backup2 = tasks.find((t) => t.type === "backup" && t.worker.includes("after-reload"));
-      expect(backup2?.upid.split(":")[2]).toBe(newPid.toString(16).toUpperCase());
+      expect(backup2?.upid.split(":")[2]).toBe(newPid.toString(16).toUpperCase().padStart(8, "0"));
       const upid = await api.verify("store1", {});
       const status = await api.waitTask(upid);
       expect(status.exitstatus).toBe("OK");

@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeBlob } from "@cairn/format";
 import { BackupReader, BackupWriter, CairnClient, ProtocolError } from "@cairn/protocol";
+import { authenticate } from "../src/auth.js";
 import { type TestServer, makeChunk, startTestServer } from "./helpers.js";
 
 async function codeOf(p: Promise<unknown>): Promise<{ code: string; status: number }> {
@@ -58,6 +59,10 @@ describe("bad input and security", () => {
     expect(await codeOf(ghost.version())).toEqual({ code: "ERR_AUTH", status: 401 });
     await anon.close();
     expect((await codeOf(BackupWriter.start(opts({ tokenId: bob.tokenId, secret: "nope" })))).status).toBe(401);
+    // a cookie with a malformed %-escape is no credential, not a server error
+    for (const cookie of ["CAIRNAuthCookie=%ZZ", "CAIRNAuthCookie=%E0%A4%A", "a=1; CAIRNAuthCookie=%"]) {
+      expect(() => authenticate(t.config, { cookie }), cookie).toThrow(expect.objectContaining({ code: "ERR_AUTH" }));
+    }
   });
 
   it("refuses a valid token without the privilege (403)", async () => {
