@@ -313,7 +313,9 @@ export class DataStore {
     return {
       ...s,
       timeString: path.basename(dir),
-      finished: manifest !== undefined,
+      // as PBS: finished when the manifest file is there. A damaged manifest does not make a
+      // snapshot unfinished, or prune would remove it as a failed backup whatever the keep rules
+      finished: manifest !== undefined || existsSync(path.join(dir, MANIFEST_BLOB)),
       protected: existsSync(path.join(dir, PROTECTED_FILE)),
       files,
       size: files.reduce((a, f) => a + f.size, 0),

@@ -2,6 +2,8 @@
 // implementation. Periods use the local zone: UTC here (vitest env), one test uses Europe/Berlin.
 process.env.TZ = "UTC";
 
+import fs from "node:fs";
+import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type PruneCandidate, computePrune, isoWeek } from "../src/index.js";
 import { backup, chunks, tmpStore } from "./helpers/util.js";
@@ -149,5 +151,21 @@ describe("store.prune", () => {
     expect(r.removed.map((s) => s.time)).toEqual([times[1]]);
     expect(r.warnings).toEqual([]);
     expect(store.listSnapshots(G).map((s) => s.time)).toEqual([times[0], times[2], times[3]]);
+  });
+
+  it("a snapshot with a damaged manifest counts as finished (as in PBS): keep rules keep it", async () => {
+    const { store, cleanup } = await tmpStore();
+    cleanups.push(cleanup);
+    const G = { type: "host" as const, id: "damaged" };
+    const times = ["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"].map(at);
+    for (const t of times) await backup(store, { ...G, time: t }, chunks(1, 64));
+    const manifest = path.join(store.layout.snapshotPath({ ...G, time: times[0] }), "index.json.blob");
+    const raw = fs.readFileSync(manifest);
+    raw[30] ^= 0xff;
+    fs.writeFileSync(manifest, raw);
+    expect(store.listSnapshots(G).map((s) => s.finished)).toEqual([true, true]);
+    const r = await store.prune(G, { keepLast: 5 });
+    expect(r.removed).toEqual([]);
+    expect(store.listSnapshots(G)).toHaveLength(2);
   });
 });
