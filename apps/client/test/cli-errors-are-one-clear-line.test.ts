@@ -160,6 +160,29 @@ describe("CLI errors", () => {
     expect((JSON.parse(list.stdout) as { "backup-id": string }[]).filter((s) => s["backup-id"] === "empty-img")).toEqual([]);
   });
 
+  it("a damaged index in the base snapshot is a warning naming it, and the next backups go on without it", async () => {
+    const src = path.join(t.dir, "base-src");
+    fs.mkdirSync(src, { recursive: true });
+    fs.writeFileSync(path.join(src, "a.txt"), "a\n");
+    const img = path.join(t.dir, "base.img");
+    fs.writeFileSync(img, Buffer.alloc(100_000, 7));
+    const args = ["backup", `disk.img:${img}`, `root.cxar:${src}`, "--backup-id", "damaged-base"];
+    expect((await runCli([...args, "--backup-time", "1700000000"], t.env)).code).toBe(0);
+    const base = path.join(t.dir, "store1", "host", "damaged-base", "2023-11-14T22:13:20Z");
+    for (const f of ["disk.img.fidx", "root.cxar.didx"]) fs.truncateSync(path.join(base, f), 4100);
+    for (const [time, mode] of [["1700000001", "legacy"], ["1700000002", "metadata"]]) {
+      const r = await runCli([...args, "--backup-time", time, "--change-detection-mode", mode], t.env);
+      expect(r.code, r.stderr).toBe(0);
+      if (mode === "legacy") {
+        expect(r.stderr).toMatch(/^cairn: warning: disk\.img\.fidx of the base snapshot host\/damaged-base\/2023-11-14T22:13:20Z cannot be used \(ERR_INDEX_ENTRY_SIZE: /m);
+        expect(r.stderr).toMatch(/^cairn: warning: root\.cxar\.didx of the base snapshot .* backing it up without it$/m);
+      }
+    }
+    const out = path.join(t.dir, "damaged-base-out");
+    expect((await runCli(["restore", "host/damaged-base/2023-11-14T22:13:22Z", "disk.img", out], t.env)).code).toBe(0);
+    expect(fs.readFileSync(out).equals(fs.readFileSync(img))).toBe(true);
+  });
+
   it("a snapshot that does not exist", async () => {
     expectError(await runCli(["restore", "host/nothere", "root.cxar", `${t.dir}/x`], t.env), "ERR_NO_SNAPSHOT");
   });

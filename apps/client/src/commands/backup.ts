@@ -11,7 +11,7 @@ import { chunkStream, resolveChunkerOptions } from "@cairn/chunker";
 import { type CryptConfig, DynamicIndexReader, Manifest, type ManifestFile } from "@cairn/format";
 import { BackupReader, BackupWriter, type IndexUploadHandle } from "@cairn/protocol/client";
 import type { Connection } from "../connection.js";
-import { ClientError } from "../errors.js";
+import { ClientError, errorLine } from "../errors.js";
 import { absolutePath } from "../local-path.js";
 import { onInterrupt } from "../interrupt.js";
 import { isoTime, mbPerSecond } from "../output.js";
@@ -234,6 +234,25 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
       prevReader ??= await BackupReader.open({ ...conn.connect, store: conn.store, ns: conn.ns, backupType, backupId, backupTime: prevTime!, crypt });
       return prevReader;
     };
+    /**
+     * An index of the base snapshot, or undefined (with a warning naming it) when the server
+     * cannot give it, e.g. it is damaged: the archive is then backed up as if new, as the PBS
+     * client does, instead of every later backup of the group failing on it.
+     */
+    const previous = async (name: string): Promise<Buffer | undefined> => {
+      try {
+        return await writer.downloadPrevious(name);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === "ERR_CONNECTION" || code === "ERR_SESSION_STATE") throw err;
+        baseProblem(name, err);
+        return undefined;
+      }
+    };
+    const baseProblem = (name: string, err: unknown) => {
+      const base = prevTime === null ? "base snapshot" : `base snapshot ${formatSnapshot(backupType, backupId, prevTime)}`;
+      process.stderr.write(`cairn: warning: ${name} of the ${base} cannot be used (${errorLine(err).replace(/^cairn: error: /, "")}); backing it up without it\n`);
+    };
 
     const runSource = async (src: BackupSource, progress: Progress): Promise<ArchiveSummary> => {
       if (src.kind === "image") {
@@ -245,8 +264,10 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
         const handle = await writer.createFixedIndex(file, size, { cryptMode: cryptMode(opts), chunkSize: opts.chunkSize });
         let reused = false;
         if (prevFiles.has(file)) {
-          const raw = await writer.downloadPrevious(file);
-          if (mode === "metadata" && stat.isFile() && prevStat && JSON.stringify(prevStat) === JSON.stringify(cur)) {
+          const raw = await previous(file);
+          if (raw === undefined) {
+            // the base's index is unusable: read the whole image
+          } else if (mode === "metadata" && stat.isFile() && prevStat && JSON.stringify(prevStat) === JSON.stringify(cur)) {
             // Unchanged image file: the previous index, chunk for chunk, without reading a byte.
             const { FixedIndexReader } = await import("@cairn/format");
             const prevIdx = FixedIndexReader.fromBuffer(raw);
@@ -277,10 +298,10 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
       const catalog = collectSink();
       let summary: ArchiveSummary;
       const chunkerOpts = resolveChunkerOptions({ avg: opts.chunkSize });
-      const prevCatalog = prevFiles.has(f.catalog) ? writer.downloadPrevious(f.catalog) : undefined;
+      const prevCatalog = prevFiles.has(f.catalog) ? previous(f.catalog) : undefined;
       prevCatalog?.catch(() => {});
       if (mode === "legacy") {
-        if (prevFiles.has(f.legacy)) await writer.downloadPrevious(f.legacy);
+        if (prevFiles.has(f.legacy)) await previous(f.legacy);
         await prevCatalog;
         pool.addKnown(writer.knownChunks);
         const handle = await writer.createDynamicIndex(f.legacy, { cryptMode: cryptMode(opts) });
@@ -294,9 +315,17 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
         let reuse: ReturnType<typeof reuseFromPrevious> | undefined;
         if (prevFiles.has(f.meta) && prevFiles.has(f.payload)) {
           // The downloads and the reader session are independent round trips: overlap them.
-          const [payloadIdx, , reader] = await Promise.all([writer.downloadPrevious(f.payload), writer.downloadPrevious(f.meta), openPrevReader()]);
-          prevPayload = DynamicIndexReader.fromBuffer(payloadIdx);
-          reuse = reuseFromPrevious(await openMetadataIndex(reader.readArchive(f.meta)));
+          try {
+            const [payloadIdx, , reader] = await Promise.all([writer.downloadPrevious(f.payload), writer.downloadPrevious(f.meta), openPrevReader()]);
+            prevPayload = DynamicIndexReader.fromBuffer(payloadIdx);
+            reuse = reuseFromPrevious(await openMetadataIndex(reader.readArchive(f.meta)));
+          } catch (err) {
+            const code = (err as { code?: string }).code;
+            if (code === "ERR_CONNECTION" || code === "ERR_SESSION_STATE") throw err;
+            baseProblem(`${f.meta} or ${f.payload}`, err);
+            prevPayload = undefined;
+            reuse = undefined;
+          }
         }
         await prevCatalog;
         pool.addKnown(writer.knownChunks);
