@@ -5,6 +5,8 @@
 // stderr and exit 1, never a stack trace.
 
 import fs from "node:fs";
+import path from "node:path";
+import { makeDirs } from "@cairn/datastore";
 import { Command, CommanderError, Option } from "commander";
 import { ProtocolError, ROLES } from "@cairn/protocol";
 import { setAcl } from "./acl.js";
@@ -92,6 +94,10 @@ export function buildCli(): Command {
       if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 256)) {
         throw new ProtocolError("ERR_BAD_REQUEST", `--workers expects a number from 1 to 256, got "${opts.workers}"`);
       }
+      const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+      if (!LEVELS.includes(opts.logLevel)) {
+        throw new ProtocolError("ERR_BAD_REQUEST", `--log-level expects one of ${LEVELS.join(", ")}, got "${opts.logLevel}"`);
+      }
       const config = configOf(opts);
       const { default: pino } = await import("pino");
       const { startServer } = await import("./server.js");
@@ -110,7 +116,8 @@ export function buildCli(): Command {
       }
       const logger = pino(
         { level: opts.logLevel, base: { pid: process.pid, generation } },
-        opts.logFile ? pino.destination({ dest: opts.logFile, mkdir: true, sync: true }) : pino.destination(1),
+        // the folder is made here: pino's own mkdir is Node's recursive one, which spins on /proc/x
+        opts.logFile ? (makeDirs(path.dirname(path.resolve(opts.logFile))), pino.destination({ dest: opts.logFile, sync: true })) : pino.destination(1),
       );
       const listenHandle = handover ? await receiveListener() : undefined;
       const srv = await startServer({ configDir: config.dir, listen: opts.listen, logger, workers, listenHandle, generation });

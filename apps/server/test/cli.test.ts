@@ -55,6 +55,8 @@ describe("cairn-server CLI", () => {
       // /proc refuses new folders with ENOENT, where Node 20's recursive mkdir spins for ever
       ["datastore", "create", "proc", "/proc/cairn-test/store", "--config", cfg],
       ["user", "create", "bob@pbs", "--config", "/proc/cairn-test/config"],
+      ["start", "--listen", "127.0.0.1:0", "--log-file", "/proc/cairn-test/log", "--config", cfg],
+      ["start", "--listen", "127.0.0.1:0", "--log-level", "loud", "--config", cfg],
       ["start", "--listen", "127.0.0.1:99999", "--config", cfg],
       ["frobnicate"],
       ["user", "create", "--no-such-flag"],
@@ -71,6 +73,7 @@ describe("cairn-server CLI", () => {
     // a command-line mistake exits 2
     expect(run(["frobnicate"]).code).toBe(2);
     expect(run(["start", "--listen", "nonsense", "--config", cfg]).code).toBe(2);
+    expect(run(["start", "--log-level", "loud", "--config", cfg]).code).toBe(2);
   });
 
   it("starts the daemon, prints the fingerprint, serves, and stops on SIGTERM", async () => {
