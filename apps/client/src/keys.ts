@@ -24,7 +24,10 @@ export async function loadKeyConfig(file: string): Promise<KeyConfig> {
   try {
     return await KeyConfig.load(file);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ClientError("ERR_KEY", `key file ${file} does not exist`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new ClientError("ERR_KEY", `key file ${file} does not exist`);
+    // a system error says what went wrong, not with which file
+    if (typeof code === "string" && /^E[A-Z]+$/.test(code)) throw new ClientError("ERR_KEY", `cannot read key file ${file}: ${(err as Error).message}`);
     throw err;
   }
 }

@@ -152,6 +152,10 @@ describe("CLI errors", () => {
     expectError(await sh(["backup", "root.cxar:.", "--backup-id", "gone"]), "ERR_SOURCE", /source of root\.cxar "\." is relative/);
   });
 
+  it("a key file that is a folder is named in the error", async () => {
+    expectError(await runCli(["key", "show", t.dir], t.env), "ERR_KEY", new RegExp(`cannot read key file ${t.dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: EISDIR`));
+  });
+
   it("an empty image is refused before anything is sent", async () => {
     const empty = path.join(t.dir, "empty.img");
     fs.writeFileSync(empty, "");
