@@ -59,6 +59,12 @@ describe("bad input and security", () => {
     expect(await codeOf(ghost.version())).toEqual({ code: "ERR_AUTH", status: 401 });
     await anon.close();
     expect((await codeOf(BackupWriter.start(opts({ tokenId: bob.tokenId, secret: "nope" })))).status).toBe(401);
+    // a verify of part of a selection, or of a group that does not exist, is not "all fine"
+    const admin = t.client(t.admin);
+    expect(await codeOf(admin.verify("store1", { "backup-time": 5 } as never))).toEqual({ code: "ERR_BAD_REQUEST", status: 400 });
+    expect(await codeOf(admin.verify("store1", { "backup-type": "host" } as never))).toEqual({ code: "ERR_BAD_REQUEST", status: 400 });
+    expect(await codeOf(admin.verify("store1", { "backup-type": "host", "backup-id": "nope" }))).toEqual({ code: "ERR_NOT_FOUND", status: 404 });
+    await admin.close();
     // a cookie with a malformed %-escape is no credential, not a server error
     for (const cookie of ["CAIRNAuthCookie=%ZZ", "CAIRNAuthCookie=%E0%A4%A", "a=1; CAIRNAuthCookie=%"]) {
       expect(() => authenticate(t.config, { cookie }), cookie).toThrow(expect.objectContaining({ code: "ERR_AUTH" }));

@@ -289,10 +289,15 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
       const b = req.body as Partial<Sel> & { "ignore-verified"?: boolean; "outdated-after"?: number };
       const { ds, caller, full, storeName } = await access(req, b.ns, "Datastore.Verify", "Datastore.Modify");
       let snapshots: Array<{ ns: string; type: "vm" | "ct" | "host"; id: string; time: number }> | undefined;
+      // a part of a selection is not "everything": {backup-time: 5} alone verified the whole store
+      if ((b["backup-type"] === undefined) !== (b["backup-id"] === undefined) || (b["backup-time"] !== undefined && b["backup-id"] === undefined)) {
+        throw new ProtocolError("ERR_BAD_REQUEST", "give backup-type and backup-id together (and backup-time only with both), or none of them to verify everything");
+      }
       if (b["backup-type"] && b["backup-id"]) {
         const g = { ns: b.ns, "backup-type": b["backup-type"], "backup-id": b["backup-id"] };
         requireOwnerUnlessFull(ds, caller, full, g);
         const all = ds.listSnapshotRefs({ ns: b.ns ?? "", type: g["backup-type"], id: g["backup-id"] });
+        if (all.length === 0) throw new ProtocolError("ERR_NOT_FOUND", `group ${g["backup-type"]}/${g["backup-id"]} has no snapshots`);
         snapshots = b["backup-time"] === undefined ? all : all.filter((s) => s.time === b["backup-time"]);
         if (b["backup-time"] !== undefined && snapshots.length === 0) throw new ProtocolError("ERR_NOT_FOUND", "snapshot does not exist");
       } else if (!full) {
