@@ -230,56 +230,52 @@ export class ChunkPool {
     let batch: ArrayBuffer[] = [];
     let batchBytes = 0;
     let done = false;
-    try {
-      for (;;) {
-        while (!done && inFlight.length < maxInFlight) {
-          const r = await it.next();
-          if (r.done) {
-            done = true;
-            break;
-          }
-          if (!(r.value instanceof Uint8Array)) {
-            if (batch.length > 0) {
-              const tiny = this.#slots.length === 0 && batchBytes <= 1 << 20;
-              inFlight.push(tiny ? Promise.resolve(this.#encodeInline(batch)) : awaitedLater(this.#encodeBatch(batch)));
-            }
-            batch = [];
-            batchBytes = 0;
-            inFlight.push(Promise.resolve([{ digest: r.value.digest, size: r.value.size, blob: null, injected: true }]));
-            continue;
-          }
-          const v = r.value;
-          let ab: ArrayBuffer;
-          if (owned && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && v.buffer instanceof ArrayBuffer && v.byteLength > 0) {
-            ab = v.buffer;
-          } else {
-            // allocUnsafeSlow: an exact, unpooled, not zero-filled ArrayBuffer that can be transferred.
-            const copy = Buffer.allocUnsafeSlow(v.length);
-            copy.set(v);
-            ab = copy.buffer as ArrayBuffer;
-          }
-          batch.push(ab);
-          batchBytes += ab.byteLength;
-          if (batchBytes >= Math.max(this.#batchBytes, this.#slots.length === 0 && inFlight.length === 0 ? INLINE_MAX + 1 : 0) || batch.length >= 256) {
-            inFlight.push(awaitedLater(this.#encodeBatch(batch)));
-            batch = [];
-            batchBytes = 0;
-          }
+    for (;;) {
+      while (!done && inFlight.length < maxInFlight) {
+        const r = await it.next();
+        if (r.done) {
+          done = true;
+          break;
         }
-        if (done && batch.length > 0) {
-          const small = this.#slots.length === 0 && batchBytes <= INLINE_MAX;
-          inFlight.push(small ? Promise.resolve(this.#encodeInline(batch)) : awaitedLater(this.#encodeBatch(batch)));
+        if (!(r.value instanceof Uint8Array)) {
+          if (batch.length > 0) {
+            const tiny = this.#slots.length === 0 && batchBytes <= 1 << 20;
+            inFlight.push(tiny ? Promise.resolve(this.#encodeInline(batch)) : awaitedLater(this.#encodeBatch(batch)));
+          }
           batch = [];
+          batchBytes = 0;
+          inFlight.push(Promise.resolve([{ digest: r.value.digest, size: r.value.size, blob: null, injected: true }]));
+          continue;
         }
-        const head = inFlight.shift();
-        if (!head) return;
-        for (const r of await head) {
-          if (!r.injected) this.pacer.add(r.size);
-          yield r;
+        const v = r.value;
+        let ab: ArrayBuffer;
+        if (owned && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && v.buffer instanceof ArrayBuffer && v.byteLength > 0) {
+          ab = v.buffer;
+        } else {
+          // allocUnsafeSlow: an exact, unpooled, not zero-filled ArrayBuffer that can be transferred.
+          const copy = Buffer.allocUnsafeSlow(v.length);
+          copy.set(v);
+          ab = copy.buffer as ArrayBuffer;
+        }
+        batch.push(ab);
+        batchBytes += ab.byteLength;
+        if (batchBytes >= Math.max(this.#batchBytes, this.#slots.length === 0 && inFlight.length === 0 ? INLINE_MAX + 1 : 0) || batch.length >= 256) {
+          inFlight.push(awaitedLater(this.#encodeBatch(batch)));
+          batch = [];
+          batchBytes = 0;
         }
       }
-    } finally {
-      for (const p of inFlight) p.catch(() => {});
+      if (done && batch.length > 0) {
+        const small = this.#slots.length === 0 && batchBytes <= INLINE_MAX;
+        inFlight.push(small ? Promise.resolve(this.#encodeInline(batch)) : awaitedLater(this.#encodeBatch(batch)));
+        batch = [];
+      }
+      const head = inFlight.shift();
+      if (!head) return;
+      for (const r of await head) {
+        if (!r.injected) this.pacer.add(r.size);
+        yield r;
+      }
     }
   }
 
@@ -316,7 +312,6 @@ export class ChunkPool {
         for (const r of await head) yield r;
       }
     } finally {
-      for (const p of inFlight) p.catch(() => {});
       for (const s of this.#slots) s.worker.postMessage({ type: "close-files" });
     }
   }

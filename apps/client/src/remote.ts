@@ -89,15 +89,11 @@ export async function* streamIndex(snap: OpenSnapshot, index: IndexReader, pool:
   };
   const inFlight: Promise<Buffer>[] = [];
   let next = 0;
-  try {
-    while (next < n && inFlight.length < window) inFlight.push(fetch(next++));
-    while (inFlight.length > 0) {
-      const data = await inFlight.shift()!;
-      if (next < n) inFlight.push(fetch(next++));
-      yield data;
-    }
-  } finally {
-    for (const p of inFlight) p.catch(() => {});
+  while (next < n && inFlight.length < window) inFlight.push(fetch(next++));
+  while (inFlight.length > 0) {
+    const data = await inFlight.shift()!;
+    if (next < n) inFlight.push(fetch(next++));
+    yield data;
   }
 }
 
