@@ -9,6 +9,7 @@ import { Worker } from "node:worker_threads";
 import { CryptConfig, chunkDigest, decodeBlob, encodeBlob } from "@cairn/format";
 import { BODY_HEADROOM, adoptBody } from "@cairn/protocol/client";
 import { ClientError } from "./errors.js";
+import { envCount } from "./env-count.js";
 import { GcPacer } from "./gc.js";
 import type { InjectedChunk } from "./payload-sink.js";
 import type { DecodeRequest, EncodedChunk, EncodeFileRequest, EncodeRequest, KnownMessage, WorkerAnswer } from "./workers/chunk-worker.js";
@@ -50,15 +51,6 @@ interface Slot {
 }
 
 type Pending = { resolve: (a: WorkerAnswer) => void; reject: (e: Error) => void; slot: Slot };
-
-/** A whole-number knob from the environment (1–64); anything else is an ERR_USAGE naming it. */
-function envCount(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === "") return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new ClientError("ERR_USAGE", `${name}=${JSON.stringify(text)} must be a whole number from 1 to 64`);
-  return n;
-}
 
 /**
  * Marks a promise that is awaited later, in order: its failure is reported there. Without this,
@@ -110,7 +102,7 @@ export class ChunkPool {
   #failed: Error | undefined;
 
   constructor(opts: PoolOptions = {}) {
-    this.size = Math.max(1, opts.workers ?? os.availableParallelism());
+    this.size = Math.max(1, opts.workers ?? envCount("CAIRN_WORKERS", os.availableParallelism()));
     this.#batchBytes = opts.batchBytes ?? 4 << 20;
     this.#depth = opts.depth ?? envCount("CAIRN_POOL_DEPTH", 1);
     this.#key = opts.key ? Uint8Array.from(opts.key) : undefined;

@@ -89,6 +89,10 @@ describe("CLI errors", () => {
     expectError(await runCli(["task", "log", "garbage"], env), "ERR_USAGE", /"garbage" is not a task id/);
     expectError(await runCli(["snapshots", "host/.x"], env), "ERR_SNAPSHOT_SPEC", /"\.x" is not a backup id: it may hold only/);
     expectError(await runCli(backup, { ...env, CAIRN_POOL_DEPTH: "-1" }), "ERR_USAGE", /CAIRN_POOL_DEPTH="-1" must be a whole number from 1 to 64/);
+    expectError(await runCli(backup, { ...env, CAIRN_WORKERS: "two" }), "ERR_USAGE", /CAIRN_WORKERS="two" must be a whole number from 1 to 64/);
+    expectError(await runCli(backup, { ...env, CAIRN_UPLOAD_WINDOW: "0" }), "ERR_USAGE", /CAIRN_UPLOAD_WINDOW="0" must be a whole number from 1 to 64/);
+    expectError(await runCli(backup, { ...env, CAIRN_UPLOAD_WINDOW: "1e1" }), "ERR_USAGE", /CAIRN_UPLOAD_WINDOW="1e1"/);
+    expectError(await runCli(["restore", "host/x/2024-01-01T00:00:00Z", "root.cxar", t.dir], { ...env, CAIRN_WORKERS: "65" }), "ERR_USAGE", /CAIRN_WORKERS="65"/);
     // a command-line mistake exits 2, as commander's own ones do
     expect((await runCli([...backup, "--backup-id", "bad id"], env)).code).toBe(2);
     expect((await runCli(["backup", "--no-such-flag"], env)).code).toBe(2);

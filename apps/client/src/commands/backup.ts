@@ -11,6 +11,7 @@ import { chunkStream, resolveChunkerOptions } from "@cairn/chunker";
 import { type CryptConfig, DynamicIndexReader, Manifest, type ManifestFile } from "@cairn/format";
 import { BackupReader, BackupWriter, type IndexUploadHandle } from "@cairn/protocol/client";
 import type { Connection } from "../connection.js";
+import { envCount } from "../env-count.js";
 import { ClientError, errorLine } from "../errors.js";
 import { absolutePath } from "../local-path.js";
 import { onInterrupt } from "../interrupt.js";
@@ -148,12 +149,6 @@ async function upload(handle: IndexUploadHandle, results: AsyncIterable<ChunkRes
 
 const NO_PROGRESS: Progress = { add() {}, stop() {} };
 
-/** A positive integer from the environment (tuning knobs), or undefined. */
-export function envInt(name: string): number | undefined {
-  const v = process.env[name];
-  return v && /^[1-9]\d*$/.test(v) ? Number(v) : undefined;
-}
-
 function cryptMode(opts: BackupOptions): "none" | "encrypt" {
   return opts.crypt ? "encrypt" : "none";
 }
@@ -190,7 +185,8 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
   const mode = opts.changeDetectionMode ?? "legacy";
   const conn = opts.connection;
   const crypt = opts.crypt?.crypt;
-  const pool = new ChunkPool({ key: opts.crypt?.key, workers: opts.workers ?? envInt("CAIRN_WORKERS"), level: opts.compressLevel });
+  const uploadWindow = envCount("CAIRN_UPLOAD_WINDOW", 4);
+  const pool = new ChunkPool({ key: opts.crypt?.key, workers: opts.workers, level: opts.compressLevel });
   // Registered before the session opens: the server makes the snapshot folder before it answers.
   let starting: Promise<BackupWriter> | undefined;
   const stopped = onInterrupt(`backup ${formatSnapshot(backupType, backupId, backupTime)} was aborted and no snapshot was made (chunks uploaded so far are re-used by the next backup or freed by gc)`, async () => {
@@ -205,7 +201,7 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
     backupTime,
     // Four chunk uploads in flight keep the server's two check workers busy on loopback; eight
     // held four more encoded chunks in memory for no measured gain.
-    maxInFlight: envInt("CAIRN_UPLOAD_WINDOW") ?? 4,
+    maxInFlight: uploadWindow,
   });
   const writer = await starting.catch(async (err: unknown) => {
     stopped();

@@ -152,8 +152,12 @@ function dataRuns(b: Buffer): Array<[number, number]> {
 export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
   const started = process.hrtime.bigint();
   const target = absolutePath(opts.target, "restore target", "ERR_TARGET");
-  const snap = await openSnapshot(opts.connection, opts.snapshot, opts.crypt?.crypt);
+  // made first: a bad CAIRN_WORKERS is refused before anything is opened
   const pool = new ChunkPool({ key: opts.crypt?.key, workers: opts.workers });
+  const snap = await openSnapshot(opts.connection, opts.snapshot, opts.crypt?.crypt).catch(async (err: unknown) => {
+    await pool.close();
+    throw err;
+  });
   let bytes = 0;
   let files: number | undefined;
   let stopped = () => {};
