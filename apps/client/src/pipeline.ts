@@ -62,6 +62,18 @@ function awaitedLater<T>(p: Promise<T>): Promise<T> {
   return p;
 }
 
+/**
+ * A downloaded chunk that fails to decode (CRC, decompression, decryption, digest) is named by
+ * its digest: the format's message alone does not say which of the snapshot's chunks it was.
+ */
+function damagedChunk(err: unknown, digest: string): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== "string" || !/^ERR_(BLOB|DIGEST)_/.test(code) || code === "ERR_BLOB_NEEDS_KEY") return err;
+  const e = new Error(`chunk ${digest} is damaged (${(err as Error).message}); \`cairn verify\` finds every snapshot it belongs to`, { cause: err }) as Error & { code: string };
+  e.code = code;
+  return e;
+}
+
 function remoteError(a: { code: string; message: string }): Error {
   const e = new Error(a.message) as Error & { code: string };
   e.code = a.code;
@@ -322,7 +334,9 @@ export class ChunkPool {
       copy.set(b);
       return copy.buffer as ArrayBuffer;
     });
-    const a = await this.#send({ type: "decode", blobs: owned, digests }, owned);
+    const a = await this.#send({ type: "decode", blobs: owned, digests }, owned).catch((err: unknown) => {
+      throw digests.length === 1 ? damagedChunk(err, digests[0]) : err;
+    });
     if (a.type !== "decoded") throw new ClientError("ERR_INTERNAL", "worker answered the wrong request");
     return a.data.map((d) => Buffer.from(d));
   }
@@ -334,7 +348,11 @@ export class ChunkPool {
    */
   decodeInto(blob: Buffer, digest: Buffer, into?: Buffer): Buffer {
     if (this.#key && !this.#crypt) this.#crypt = new CryptConfig(this.#key);
-    return decodeBlob(blob, { crypt: this.#crypt, digest, into });
+    try {
+      return decodeBlob(blob, { crypt: this.#crypt, digest, into });
+    } catch (err) {
+      throw damagedChunk(err, digest.toString("hex"));
+    }
   }
 
   async close(): Promise<void> {

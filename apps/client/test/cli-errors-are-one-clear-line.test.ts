@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import net from "node:net";
@@ -189,6 +190,37 @@ describe("CLI errors", () => {
     const out = path.join(t.dir, "damaged-base-out");
     expect((await runCli(["restore", "host/damaged-base/2023-11-14T22:13:22Z", "disk.img", out], t.env)).code).toBe(0);
     expect(fs.readFileSync(out).equals(fs.readFileSync(img))).toBe(true);
+  });
+
+  it("a damaged chunk stops a restore with an error naming its digest, and no image is left behind", async () => {
+    const chunkFiles = (): Set<string> => {
+      const root = path.join(t.dir, "store1", ".chunks");
+      return new Set(fs.readdirSync(root).flatMap((d) => (d.length === 4 ? fs.readdirSync(path.join(root, d)).map((f) => path.join(root, d, f)) : [])));
+    };
+    const src = path.join(t.dir, "damaged-src");
+    fs.mkdirSync(src, { recursive: true });
+    fs.writeFileSync(path.join(src, "random.bin"), crypto.randomBytes(300_000));
+    const img = path.join(t.dir, "damaged.img");
+    fs.writeFileSync(img, crypto.randomBytes(100_000));
+    const before = chunkFiles();
+    const args = ["backup", `disk.img:${img}`, `root.cxar:${src}`, "--backup-id", "damaged-chunk", "--backup-time", "1700000100"];
+    expect((await runCli(args, t.env)).code).toBe(0);
+    const added = [...chunkFiles()].filter((f) => !before.has(f));
+    const imageDigest = crypto.createHash("sha256").update(fs.readFileSync(img)).digest("hex");
+    expect(added.map((f) => path.basename(f))).toContain(imageDigest);
+    for (const f of added) {
+      const b = fs.readFileSync(f);
+      b[b.length - 1] ^= 0xff;
+      fs.writeFileSync(f, b);
+    }
+    const snap = "host/damaged-chunk/2023-11-14T22:15:00Z";
+    const out = path.join(t.dir, "damaged-out.img");
+    expectError(await runCli(["restore", snap, "disk.img", out], t.env), "ERR_BLOB_CRC", new RegExp(`chunk ${imageDigest} is damaged \\(`));
+    expect(fs.existsSync(out)).toBe(false);
+    const r = await runCli(["restore", snap, "root.cxar", path.join(t.dir, "damaged-out")], t.env);
+    expectError(r, "ERR_BLOB_CRC", /chunk [0-9a-f]{64} is damaged/);
+    const named = /chunk ([0-9a-f]{64})/.exec(r.stderr)![1];
+    expect(added.map((f) => path.basename(f))).toContain(named);
   });
 
   it("a snapshot that does not exist", async () => {
