@@ -130,12 +130,19 @@ export class DataStore {
     this.processState = StoreProcessState.forRoot(this.root);
   }
 
-  /** Create a datastore in `dir` (made if missing; must not already hold one). */
+  /** Create a datastore in `dir` (made if missing; must hold no store and nothing but hidden entries and lost+found). */
   static async create(dir: string, opts: CreateOptions = {}): Promise<DataStore> {
     const layout = new Layout(path.resolve(dir));
     makeDirs(layout.root);
     if (existsSync(layout.chunkDir)) {
       throw new DatastoreError("ERR_EXISTS", `a datastore already exists in ${layout.root}`, { resource: layout.root });
+    }
+    // As PBS does: a folder holding anything but hidden entries and lost+found is refused, since
+    // the store would later list, prune and remove what is in its type folders (host/, vm/, ns/).
+    const present = fs.readdirSync(layout.root).filter((n) => !n.startsWith(".") && n !== "lost+found");
+    if (present.length > 0) {
+      const shown = present.sort().slice(0, 3).map((n) => JSON.stringify(n)).join(", ");
+      throw new DatastoreError("ERR_NOT_EMPTY", `${layout.root} is not empty (it holds ${shown}${present.length > 3 ? ", …" : ""}): a datastore needs an empty folder`, { resource: layout.root });
     }
     ChunkStore.createFolders(layout, opts.lazyChunkFolders ?? false);
     fs.mkdirSync(layout.locksDir, { recursive: true });

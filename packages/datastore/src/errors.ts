@@ -9,6 +9,7 @@ export type DatastoreErrorCode =
   | "ERR_BAD_NAME"
   | "ERR_NOT_FOUND"
   | "ERR_EXISTS"
+  | "ERR_NOT_EMPTY"
   | "ERR_CHUNK_ENCRYPTED_OVER_PLAIN"
   | "ERR_BAD_CHUNK"
   | "ERR_ABORTED"

@@ -39,6 +39,24 @@ describe("datastore create/open and layout", () => {
     expect(again.root).toBe(path.resolve(dir));
   });
 
+  it("create refuses a folder that holds files of its own (they would sit in the store's type folders), but takes hidden entries and lost+found", async () => {
+    const dir = await tmpDir();
+    cleanups.push(() => rmrf(dir));
+    fs.mkdirSync(path.join(dir, "host", "mine"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "notes.txt"), "keep me\n");
+    await expect(DataStore.create(dir, { lazyChunkFolders: true })).rejects.toMatchObject({
+      code: "ERR_NOT_EMPTY",
+      message: expect.stringContaining(`${path.resolve(dir)} is not empty (it holds "host", "notes.txt")`),
+    });
+    expect(fs.readdirSync(dir).sort()).toEqual(["host", "notes.txt"]);
+    const fresh = await tmpDir();
+    cleanups.push(() => rmrf(fresh));
+    fs.mkdirSync(path.join(fresh, "lost+found"));
+    fs.writeFileSync(path.join(fresh, ".hidden"), "");
+    const store = await DataStore.create(fresh, { lazyChunkFolders: true });
+    expect(fs.existsSync(path.join(store.root, ".chunks"))).toBe(true);
+  });
+
   it("namespaces nest through ns/ folders and need their parent", async () => {
     const { store, dir, cleanup } = await tmpStore();
     cleanups.push(cleanup);
