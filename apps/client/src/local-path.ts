@@ -1,13 +1,14 @@
 // Local paths of the command line. A relative path needs the current folder; when that folder
 // has been deleted (Node's process.cwd() throws ENOENT "uv_cwd", and no worker thread starts),
-// cairn works from `/` and tells the user to give an absolute path instead of failing half-way. Folders for a key
-// file or the fingerprint store are made with a `mkdir -p` that always returns (Node 20's
-// recursive mkdirSync spins where a parent refuses children with ENOENT, as in /proc; the same
-// fix as @cairn/datastore's makeDirs, which the client cannot import: it would bundle fs-ext).
+// cairn works from `/` and tells the user to give an absolute path instead of failing half-way.
+// Folders for a key file or the fingerprint store are made with @cairn/datastore's makeDirs, a
+// `mkdir -p` that always returns (Node 20's recursive mkdirSync spins where a parent refuses
+// children with ENOENT, as in /proc); its own subpath keeps the datastore's locks out of the CLI.
 
-import fs from "node:fs";
 import path from "node:path";
 import { ClientError, type ClientErrorCode } from "./errors.js";
+
+export { makeDirs } from "@cairn/datastore/make-dirs";
 
 let cwdGone = false;
 
@@ -30,22 +31,4 @@ export function absolutePath(p: string, what: string, code: ClientErrorCode): st
   if (path.isAbsolute(p)) return path.resolve(p);
   if (cwdGone) throw new ClientError(code, `${what} "${p}" is relative, but the current folder no longer exists; give an absolute path`);
   return path.resolve(p);
-}
-
-/** Creates `dir` and its missing parents (each with `mode`); an existing folder is fine. */
-export function makeDirs(dir: string, mode = 0o777): void {
-  try {
-    fs.mkdirSync(dir, { mode });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "EEXIST") return;
-    const parent = path.dirname(dir);
-    if (code !== "ENOENT" || parent === dir || fs.existsSync(parent)) throw e;
-    makeDirs(parent, mode);
-    try {
-      fs.mkdirSync(dir, { mode });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-  }
 }
