@@ -89,4 +89,14 @@ describe("client-side encryption", () => {
     expect(r.stderr).toBe("");
     expect(await compareTrees(src, out)).toEqual([]);
   });
+
+  it("key create takes its passphrase from CAIRN_NEW_KEY_PASSPHRASE, which wins over CAIRN_KEY_PASSPHRASE", async () => {
+    const k = path.join(t.dir, "new-pass.json");
+    const c = await runCli(["key", "create", k], { ...t.env, CAIRN_NEW_KEY_PASSPHRASE: "fresh one", CAIRN_KEY_PASSPHRASE: "not this" });
+    expect(c.code, c.stderr).toBe(0);
+    const b = await runCli(["backup", `root.cxar:${src}`, "--backup-id", "newpass", "--keyfile", k], { ...t.env, CAIRN_KEY_PASSPHRASE: "fresh one" });
+    expect(b.code, b.stderr).toBe(0);
+    const wrong = await runCli(["backup", `root.cxar:${src}`, "--backup-id", "newpass", "--keyfile", k], { ...t.env, CAIRN_KEY_PASSPHRASE: "not this" });
+    expect(wrong.stderr).toMatch(/^cairn: error: ERR_PASSPHRASE: unable to decrypt key: wrong passphrase/);
+  });
 });

@@ -1,6 +1,7 @@
 // `cairn key create|show|change-passphrase`: key files (KeyConfig of @cairn/format). The key is
 // 32 random bytes, protected by a passphrase through scrypt (default) or stored bare (--kdf none).
-// Passphrases come from CAIRN_KEY_PASSPHRASE (and CAIRN_NEW_KEY_PASSPHRASE) or a silent prompt.
+// Passphrases come from CAIRN_KEY_PASSPHRASE (the current one) and CAIRN_NEW_KEY_PASSPHRASE (a new
+// one; `key create` also takes CAIRN_KEY_PASSPHRASE) or a silent prompt.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -15,10 +16,13 @@ export function defaultKeyFile(): string {
   return path.join(configHome(), "encryption-key.json");
 }
 
-async function newPassphrase(envName: string): Promise<string> {
-  const env = process.env[envName];
-  if (env !== undefined && env !== "") return env;
-  if (!isInteractive()) throw new ClientError("ERR_NO_PASSPHRASE", `a new passphrase is needed: set ${envName} or run on a terminal`);
+/** The new passphrase: the first of `envNames` that is set, else asked twice on a terminal. */
+async function newPassphrase(...envNames: string[]): Promise<string> {
+  for (const name of envNames) {
+    const env = process.env[name];
+    if (env !== undefined && env !== "") return env;
+  }
+  if (!isInteractive()) throw new ClientError("ERR_NO_PASSPHRASE", `a new passphrase is needed: set ${envNames[0]} or run on a terminal`);
   const a = await readHidden("Encryption key password: ");
   const b = await readHidden("Verify password: ");
   if (a !== b) throw new ClientError("ERR_USAGE", "the passwords do not match");
@@ -49,7 +53,7 @@ function info(file: string, k: KeyConfig): KeyInfo {
 export async function keyCreate(given: string, kdf: "none" | "scrypt" | "pbkdf2", hint?: string): Promise<KeyInfo> {
   const file = absolutePath(given, "key file", "ERR_KEY");
   if (fs.existsSync(file)) throw new ClientError("ERR_KEY", `key file ${file} already exists; refusing to overwrite it`);
-  const pass = kdf === "none" ? undefined : await newPassphrase("CAIRN_KEY_PASSPHRASE");
+  const pass = kdf === "none" ? undefined : await newPassphrase("CAIRN_NEW_KEY_PASSPHRASE", "CAIRN_KEY_PASSPHRASE");
   const { config } = await KeyConfig.generate(pass, { kdf, hint });
   makeDirs(path.dirname(path.resolve(file)), 0o700);
   await config.save(file);
