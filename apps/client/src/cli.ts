@@ -26,12 +26,13 @@ function fmtOption(): Option {
   return new Option("--output-format <format>", "text or json").choices(["text", "json"]).default("text");
 }
 
-function repoCommand(cmd: Command): Command {
-  return cmd
+/** The repository options; `--ns` only where a namespace applies (not gc, status, task log). */
+function repoCommand(cmd: Command, withNs = true): Command {
+  cmd
     .option("--repository <repo>", "[[user@realm[!token]@]host[:port]:]datastore (or CAIRN_REPOSITORY)")
-    .option("--fingerprint <fp>", "server certificate SHA-256 fingerprint (or CAIRN_FINGERPRINT)")
-    .option("--ns <namespace>", "namespace inside the datastore", parseNamespace)
-    .addOption(fmtOption());
+    .option("--fingerprint <fp>", "server certificate SHA-256 fingerprint (or CAIRN_FINGERPRINT)");
+  if (withNs) cmd.option("--ns <namespace>", "namespace inside the datastore (empty: the root one)", parseNamespace);
+  return cmd.addOption(fmtOption());
 }
 
 function intOption(name: string) {
@@ -213,7 +214,7 @@ export function buildProgram(): Command {
     ]);
   });
 
-  repoCommand(program.command("gc"))
+  repoCommand(program.command("gc"), false)
     .description("run garbage collection on the datastore and wait for it")
     .action(async (o: Common) => {
       const r = await gc(await openConnection(o));
@@ -230,7 +231,7 @@ export function buildProgram(): Command {
       if (r.status.exitstatus && r.status.exitstatus !== "OK") throw new ClientError("ERR_VERIFY_FAILED", `verification ended with: ${r.status.exitstatus}`);
     });
 
-  repoCommand(program.command("status"))
+  repoCommand(program.command("status"), false)
     .description("datastore usage and counts")
     .action(async (o: Common) => {
       const s = await status(await openConnection(o));
@@ -239,7 +240,7 @@ export function buildProgram(): Command {
     });
 
   const task = program.command("task").description("server tasks");
-  repoCommand(task.command("log"))
+  repoCommand(task.command("log"), false)
     .description("print the log of task UPID")
     .argument("<upid>")
     .action(async (upid: string, o: Common) => {

@@ -40,6 +40,8 @@ export function parseBackupId(id: string): string {
 
 /** `--ns a/b/c`: up to 7 levels separated by '/', each a name like a backup id. */
 export function parseNamespace(ns: string): string {
+  // as in PBS, the empty namespace is the root one
+  if (ns === "") return "";
   if (ns.length > NS_MAX) throw new ClientError("ERR_USAGE", `namespace ${JSON.stringify(ns.slice(0, 40))}… is longer than ${NS_MAX} characters`);
   const levels = ns.split("/");
   if (levels.length > NS_MAX_DEPTH) throw new ClientError("ERR_USAGE", `namespace ${JSON.stringify(ns)} has ${levels.length} levels; at most ${NS_MAX_DEPTH} are allowed`);

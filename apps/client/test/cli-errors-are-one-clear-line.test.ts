@@ -86,6 +86,10 @@ describe("CLI errors", () => {
     expectError(await runCli(["list", "--ns", "a//b"], env), "ERR_USAGE", /level "" is empty/);
     expectError(await runCli(["list", "--ns", "a/b/c/d/e/f/g/h"], env), "ERR_USAGE", /8 levels; at most 7/);
     expectError(await runCli(["snapshots", "--ns", "-x"], env), "ERR_USAGE", /namespace "-x"/);
+    expectError(await runCli(["status", "--ns", "a"], env), "ERR_USAGE", /unknown option '--ns'/);
+    expectError(await runCli(["gc", "--ns", "a"], env), "ERR_USAGE", /unknown option '--ns'/);
+    // an empty namespace is the root one, as in PBS: this one gets as far as connecting
+    expectError(await runCli(["list", "--ns", ""], env), "ERR_CONNECTION", /ECONNREFUSED/);
     expectError(await runCli(["prune", "host/x", "--keep-last", "0"], env), "ERR_USAGE", /--keep-last expects a positive integer, got "0"/);
     expectError(await runCli(["task", "log", "garbage"], env), "ERR_USAGE", /"garbage" is not a task id/);
     expectError(await runCli(["snapshots", "host/.x"], env), "ERR_SNAPSHOT_SPEC", /"\.x" is not a backup id: it may hold only/);

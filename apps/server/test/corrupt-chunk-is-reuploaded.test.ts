@@ -80,6 +80,8 @@ describe("a corrupt chunk is marked bad and uploaded again", () => {
       const v1 = await verify(id);
       expect(v1.st.state).toBe("error");
       expect(v1.log).toContain(`corrupt chunk ${hex(victim)}`);
+      // each snapshot is named as every listing names it: RFC 3339 time (namespace first, if any)
+      expect(v1.log).toMatch(new RegExp(`^host/${id}/2023-11-14T22:13:20Z: failed \\(`, "m"));
       expect(fs.existsSync(chunkFile(victim))).toBe(false);
       expect(fs.existsSync(`${chunkFile(victim)}.0.bad`)).toBe(true);
       const snaps = await api.listSnapshots("store1", { "backup-id": id });

@@ -3,7 +3,7 @@
 // DatastoreBackup callers see and act on their own groups only (owner check, as PBS).
 
 import fs from "node:fs";
-import type { DataStore, SnapshotInfo as StoreSnapshotInfo } from "@cairn/datastore";
+import { type DataStore, type SnapshotInfo as StoreSnapshotInfo, snapshotToString } from "@cairn/datastore";
 import {
   type DatastoreStatus,
   DatastoreRoutes,
@@ -314,7 +314,7 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
           skipVerifiedWithinDays: b["ignore-verified"] ? (b["outdated-after"] ?? 36500) : undefined,
           onProgress: (p) => t.progress(p.total > 0 ? p.done / p.total : 1),
         });
-        for (const s of r.snapshots) t.log(`${s.snapshot.type}/${s.snapshot.id}/${s.snapshot.time}: ${s.outcome}${s.errors.length ? ` (${s.errors.join("; ")})` : ""}`);
+        for (const s of r.snapshots) t.log(`${snapshotToString(s.snapshot)}: ${s.outcome}${s.errors.length ? ` (${s.errors.join("; ")})` : ""}`);
         for (const c of r.corruptChunks) t.log(`corrupt chunk ${c}`);
         for (const c of r.missingChunks) t.log(`missing chunk ${c}`);
         const line = `checked ${r.chunksChecked} chunks, ${r.corruptChunks.length} corrupt, ${r.missingChunks.length} missing`;
