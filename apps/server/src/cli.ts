@@ -114,10 +114,11 @@ export function buildCli(): Command {
           throw new ProtocolError("ERR_LOCKED", `cairn-server is already running with this config (pid ${other}, pid file ${pidFile}); use "cairn-server reload"`);
         }
       }
+      // the log folder is made here: pino's own mkdir is Node's recursive one, which spins on /proc/x
+      if (opts.logFile) makeDirs(path.dirname(path.resolve(opts.logFile)));
       const logger = pino(
         { level: opts.logLevel, base: { pid: process.pid, generation } },
-        // the folder is made here: pino's own mkdir is Node's recursive one, which spins on /proc/x
-        opts.logFile ? (makeDirs(path.dirname(path.resolve(opts.logFile))), pino.destination({ dest: opts.logFile, sync: true })) : pino.destination(1),
+        opts.logFile ? pino.destination({ dest: opts.logFile, sync: true }) : pino.destination(1),
       );
       const listenHandle = handover ? await receiveListener() : undefined;
       const srv = await startServer({ configDir: config.dir, listen: opts.listen, logger, workers, listenHandle, generation });
