@@ -209,9 +209,14 @@ export function buildProgram(): Command {
     const list = await prune(await openConnection(o), parseGroup(group), keep, Boolean(o.dryRun));
     print(o.outputFormat, list, list, [
       { header: "snapshot", get: (e) => formatSnapshot(e["backup-type"], e["backup-id"], e["backup-time"]) },
-      { header: "action", get: (e) => (e.keep ? "keep" : o.dryRun ? "would remove" : "removed") },
+      { header: "action", get: (e) => (e.keep ? "keep" : o.dryRun ? "would remove" : e.error ? "not removed" : "removed") },
       { header: "reason", get: (e) => e.reason ?? "" },
     ]);
+    // as PBS, prune goes on past a snapshot it cannot remove (a restore or verify holds it) and
+    // says so; it is removed by the next prune
+    for (const e of list) {
+      if (e.error) process.stderr.write(`cairn: warning: ${formatSnapshot(e["backup-type"], e["backup-id"], e["backup-time"])} was not removed (${e.error})\n`);
+    }
   });
 
   repoCommand(program.command("gc"), false)

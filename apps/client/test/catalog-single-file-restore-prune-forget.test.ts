@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { decodeBlob } from "@cairn/format";
+import { BackupReader } from "@cairn/protocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTree, runCli, startTestServer, type TestServer } from "./helpers.js";
 
@@ -81,6 +82,39 @@ describe("catalog, single-file restore, listings, prune and forget", () => {
     expect(s.map((x: { "backup-time": number }) => x["backup-time"])).toEqual([times[2]]);
     const noGroup = await runCli(["forget", "host/cat"], t.env);
     expect(noGroup.stderr).toMatch(/^cairn: error: ERR_SNAPSHOT_SPEC: /);
+  });
+
+  it("prune says which snapshots it could not remove (held by a restore) instead of reporting them removed", async () => {
+    const held = [1_700_000_000, 1_700_000_100, 1_700_000_200];
+    for (const time of held) {
+      expect((await runCli(["backup", `root.cxar:${src}`, "--backup-id", "held", "--backup-time", String(time)], t.env)).code).toBe(0);
+    }
+    // a reader session (what a restore opens) holds the oldest snapshot
+    const reader = await BackupReader.open({
+      port: t.srv.port,
+      host: "127.0.0.1",
+      fingerprint: t.srv.fingerprint,
+      auth: { tokenId: "admin@pbs!t", secret: t.env.CAIRN_PASSWORD },
+      store: "store1",
+      backupType: "host",
+      backupId: "held",
+      backupTime: held[0],
+    });
+    try {
+      const r = await runCli(["prune", "host/held", "--keep-last", "1"], t.env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^host\/held\/2023-11-14T22:13:20Z\s+not removed\s+remove$/m);
+      expect(r.stdout).toMatch(/^host\/held\/2023-11-14T22:15:00Z\s+removed\s+remove$/m);
+      expect(r.stderr).toMatch(/^cairn: warning: host\/held\/2023-11-14T22:13:20Z was not removed \(ERR_LOCKED: /m);
+      const json = JSON.parse((await runCli(["prune", "host/held", "--keep-last", "1", "--output-format", "json"], t.env)).stdout);
+      expect(json.find((e: { "backup-time": number }) => e["backup-time"] === held[0]).error).toMatch(/^ERR_LOCKED: /);
+    } finally {
+      await reader.close();
+    }
+    const again = await runCli(["prune", "host/held", "--keep-last", "1"], t.env);
+    expect(again.stderr).toBe("");
+    const left = JSON.parse((await runCli(["snapshots", "host/held", "--output-format", "json"], t.env)).stdout);
+    expect(left.map((x: { "backup-time": number }) => x["backup-time"])).toEqual([held[2]]);
   });
 
   it("runs gc, verify and status, and shows a task log", async () => {

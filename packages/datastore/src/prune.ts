@@ -134,8 +134,10 @@ export interface PruneResult {
   decisions: PruneDecision<SnapshotInfo>[];
   /** Snapshots actually removed (none in a dry run). */
   removed: SnapshotInfo[];
-  /** Snapshots that could not be removed (locked, vanished, protected meanwhile). */
+  /** Snapshots that could not be removed (locked, vanished, protected meanwhile), one line each. */
   warnings: string[];
+  /** The same snapshots with the reason, for a caller reporting them per snapshot. */
+  notRemoved: Array<{ snapshot: SnapshotInfo; error: string }>;
 }
 
 export async function pruneGroup(
@@ -146,7 +148,7 @@ export async function pruneGroup(
 ): Promise<PruneResult> {
   const g = validateGroup(group);
   const decisions = computePrune(store.listSnapshots(g), options);
-  const result: PruneResult = { decisions, removed: [], warnings: [] };
+  const result: PruneResult = { decisions, removed: [], warnings: [], notRemoved: [] };
   if (opts.dryRun) return result;
   for (const d of decisions) {
     if (d.keep) continue;
@@ -156,6 +158,7 @@ export async function pruneGroup(
     } catch (err) {
       if (isDatastoreError(err) && ["ERR_LOCKED", "ERR_NOT_FOUND", "ERR_PROTECTED"].includes(err.code)) {
         result.warnings.push(`cannot remove snapshot ${snapshotToString(d.snapshot)}: ${err.message}`);
+        result.notRemoved.push({ snapshot: d.snapshot, error: `${err.code}: ${err.message}` });
         continue;
       }
       throw err;

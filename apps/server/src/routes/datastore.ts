@@ -227,7 +227,7 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
     ...DatastoreRoutes.prune,
     handler: async (req) => {
       const b = req.body as GroupSel & Record<string, number | boolean | undefined>;
-      const { ds, caller, full } = await access(req, b.ns, "Datastore.Modify", "Datastore.Prune");
+      const { ds, caller, full, storeName } = await access(req, b.ns, "Datastore.Modify", "Datastore.Prune");
       requireOwnerUnlessFull(ds, caller, full, b);
       const keep = {
         keepLast: b["keep-last"] as number | undefined,
@@ -239,6 +239,7 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
       };
       const dryRun = b["dry-run"] === true;
       const result = await ds.prune({ ns: b.ns ?? "", type: b["backup-type"], id: b["backup-id"] }, keep, { dryRun });
+      const failed = new Map(result.notRemoved.map((f) => [f.snapshot.time, f.error]));
       const data: PruneEntry[] = result.decisions.map((d) => ({
         "backup-type": d.snapshot.type,
         "backup-id": d.snapshot.id,
@@ -246,7 +247,9 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
         keep: d.keep,
         reason: d.reason,
         protected: d.snapshot.protected,
+        ...(failed.has(d.snapshot.time) ? { error: failed.get(d.snapshot.time) } : {}),
       }));
+      for (const w of result.warnings) req.log.warn({ store: storeName }, `prune: ${w}`);
       return { data };
     },
   });

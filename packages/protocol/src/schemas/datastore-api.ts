@@ -89,6 +89,8 @@ export const PruneEntry = Type.Object({
   keep: Type.Boolean(),
   reason: Type.Optional(Type.String()),
   protected: Type.Optional(Type.Boolean()),
+  /** Set when the snapshot was to be removed but could not be (locked by a restore, a verify…). */
+  error: Type.Optional(Type.String()),
 });
 export type PruneEntry = Static<typeof PruneEntry>;
 
