@@ -8,8 +8,8 @@
 import os from "node:os";
 
 interface Job {
-  /** What the user is left with, e.g. "no snapshot was made". */
-  what: string;
+  /** What the user is left with, e.g. "no snapshot was made"; a function is asked after the cleanup. */
+  what: string | (() => string);
   cleanup?: () => Promise<void> | void;
 }
 
@@ -20,7 +20,7 @@ const jobs: Job[] = [];
 let interrupted: NodeJS.Signals | null = null;
 
 /** Registers what the running command leaves behind if stopped now; returns the unregister call. */
-export function onInterrupt(what: string, cleanup?: () => Promise<void> | void): () => void {
+export function onInterrupt(what: string | (() => string), cleanup?: () => Promise<void> | void): () => void {
   const job: Job = { what, cleanup };
   jobs.push(job);
   return () => {
@@ -47,7 +47,7 @@ async function handle(sig: NodeJS.Signals): Promise<void> {
   const cleanups = Promise.allSettled(pending.map(async (j) => j.cleanup?.()));
   await Promise.race([cleanups, new Promise<void>((r) => (timer = setTimeout(r, CLEANUP_TIMEOUT_MS)))]);
   clearTimeout(timer);
-  const what = pending.map((j) => j.what).join("; ") || "the command did not finish";
+  const what = pending.map((j) => (typeof j.what === "function" ? j.what() : j.what)).join("; ") || "the command did not finish";
   process.stderr.write(`cairn: error: ERR_INTERRUPTED: stopped by ${sig}: ${what}\n`);
   process.exit(status);
 }

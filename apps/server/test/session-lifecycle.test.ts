@@ -54,6 +54,29 @@ describe("session lifecycle", () => {
     expect(tasks.some((x) => x.type === "backup" && x.worker.includes("dropped") && x.state === "error")).toBe(true);
   });
 
+  it("an abort while finish is on its way waits for the answer: the snapshot the server made is reported as made", async () => {
+    const w = await BackupWriter.start(opts("abort-at-finish"));
+    const h = await w.createDynamicIndex("a.didx");
+    const c = makeChunk(4000);
+    await h.addChunk(c.digest, 4000, c.blob);
+    await h.close();
+    // Ctrl-C lands just after the finish call was sent
+    const call = w.call.bind(w);
+    let aborting: Promise<void> | undefined;
+    w.call = (op, params, body) => {
+      const p = call(op, params, body);
+      if (op === "finish") aborting = Promise.resolve().then(() => w.abort());
+      return p;
+    };
+    await w.finish();
+    await aborting;
+    expect(w.finished).toBe(true);
+    const snapDir = path.join(t.storePath, "host", "abort-at-finish", "2023-11-14T22:13:20Z");
+    expect(fs.existsSync(path.join(snapDir, "index.json.blob"))).toBe(true);
+    const snaps = await t.client(t.admin).listSnapshots("store1", { "backup-id": "abort-at-finish" });
+    expect(snaps.map((x) => x.finished)).toEqual([true]);
+  });
+
   it("refuses a fixed index of 0 bytes (PBS cannot read one with no entries), and the session goes on", async () => {
     const w = await BackupWriter.start(opts("empty-image"));
     await expect(w.createFixedIndex("e.img.fidx", 0)).rejects.toMatchObject({ code: "ERR_BAD_REQUEST", message: expect.stringMatching(/e\.img\.fidx: size must be at least 1 byte/) });

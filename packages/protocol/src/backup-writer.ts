@@ -72,6 +72,9 @@ export class BackupWriter {
   readonly #handles = new Set<IndexUploadHandle>();
   #error: Error | undefined;
   #state: "open" | "finished" | "aborted" = "open";
+  /** The `finish` call while it is on its way; an abort waits for its answer. */
+  #finishing: Promise<void> | undefined;
+  #serverFinished = false;
 
   private constructor(session: SessionClient, options: BackupWriterOptions) {
     this.#session = session;
@@ -247,14 +250,27 @@ export class BackupWriter {
     await this.waitUploads([...this.#uploading.keys()]);
     const blob = opts.manifestBlob ?? encodeBlob(Buffer.from(JSON.stringify(this.manifest())), { compress: true });
     await this.uploadBlob(MANIFEST_NAME, blob);
-    await this.call("finish");
+    this.#finishing = this.call("finish").then(() => {
+      this.#serverFinished = true;
+    });
+    await this.#finishing;
     this.#state = "finished";
     await this.#session.close(CLOSE_CODES.NORMAL, "finished");
   }
 
-  /** Gives up: the server removes the unfinished snapshot. Safe to call in any state. */
+  /** True once the server has answered `finish`: the snapshot exists, whatever happens next. */
+  get finished(): boolean {
+    return this.#serverFinished;
+  }
+
+  /**
+   * Gives up: the server removes the unfinished snapshot. Safe to call in any state. With a
+   * `finish` already sent it waits for the answer instead: the server may have made the snapshot,
+   * and `finished` then says so.
+   */
   async abort(): Promise<void> {
-    if (this.#state !== "open") return;
+    if (this.#finishing) await this.#finishing.catch(() => {});
+    if (this.#state !== "open" || this.#serverFinished) return;
     this.#state = "aborted";
     await this.#session.close(CLOSE_CODES.ABORT, "client aborted the backup");
   }

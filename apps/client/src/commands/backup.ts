@@ -189,9 +189,19 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
   const pool = new ChunkPool({ key: opts.crypt?.key, workers: opts.workers, level: opts.compressLevel });
   // Registered before the session opens: the server makes the snapshot folder before it answers.
   let starting: Promise<BackupWriter> | undefined;
-  const stopped = onInterrupt(`backup ${formatSnapshot(backupType, backupId, backupTime)} was aborted and no snapshot was made (chunks uploaded so far are re-used by the next backup or freed by gc)`, async () => {
-    await (await starting?.catch(() => undefined))?.abort();
-  });
+  let session: BackupWriter | undefined;
+  const snapName = formatSnapshot(backupType, backupId, backupTime);
+  const stopped = onInterrupt(
+    // stopped while the server was finishing it, the snapshot may have been made all the same
+    () =>
+      session?.finished
+        ? `backup ${snapName} had been finished on the server and was kept (the summary was not printed)`
+        : `backup ${snapName} was aborted and no snapshot was made (chunks uploaded so far are re-used by the next backup or freed by gc)`,
+    async () => {
+      session = await starting?.catch(() => undefined);
+      await session?.abort();
+    },
+  );
   starting = BackupWriter.start({
     ...conn.connect,
     store: conn.store,
