@@ -227,6 +227,30 @@ describe("CLI errors", () => {
     expect(added.map((f) => path.basename(f))).toContain(named);
   });
 
+  it("a chunk of the base snapshot that verify of another group marked bad is uploaded again, with a warning", async () => {
+    const img = path.join(t.dir, "shared.img");
+    fs.writeFileSync(img, crypto.randomBytes(150_000));
+    const digest = crypto.createHash("sha256").update(fs.readFileSync(img)).digest("hex");
+    for (const id of ["sharedA", "sharedB"]) expect((await runCli(["backup", `disk.img:${img}`, "--backup-id", id, "--backup-time", "1700000200"], t.env)).code).toBe(0);
+    const chunk = path.join(t.dir, "store1", ".chunks", digest.slice(0, 4), digest);
+    const b = fs.readFileSync(chunk);
+    b[b.length - 1] ^= 0xff;
+    fs.writeFileSync(chunk, b);
+    expectError(await runCli(["verify", "host/sharedA"], t.env), "ERR_VERIFY_FAILED");
+    expect(fs.existsSync(chunk)).toBe(false);
+    // sharedB's base still lists the chunk, and the image is unchanged: its index would be re-used as it is
+    const r = await runCli(["backup", `disk.img:${img}`, "--backup-id", "sharedB", "--backup-time", "1700000300", "--output-format", "json"], t.env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`^cairn: warning: disk\\.img\\.fidx: chunk ${digest} of the previous snapshot is no longer in the datastore .*; backing up again without the base snapshot$`, "m"));
+    expect(JSON.parse(r.stdout).newChunks).toBe(1);
+    expect(fs.existsSync(chunk)).toBe(true);
+    const out = path.join(t.dir, "shared-out.img");
+    expect((await runCli(["restore", "host/sharedB/2023-11-14T22:18:20Z", "disk.img", out], t.env)).code).toBe(0);
+    expect(fs.readFileSync(out).equals(fs.readFileSync(img))).toBe(true);
+    const next = await runCli(["backup", `disk.img:${img}`, "--backup-id", "sharedB", "--backup-time", "1700000400"], t.env);
+    expect(next.stderr).toBe("");
+  });
+
   it("a snapshot that does not exist", async () => {
     expectError(await runCli(["restore", "host/nothere", "root.cxar", `${t.dir}/x`], t.env), "ERR_NO_SNAPSHOT");
   });

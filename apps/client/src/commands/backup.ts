@@ -14,7 +14,7 @@ import type { Connection } from "../connection.js";
 import { envCount } from "../env-count.js";
 import { ClientError, errorLine } from "../errors.js";
 import { absolutePath } from "../local-path.js";
-import { onInterrupt } from "../interrupt.js";
+import { interruptedBy, onInterrupt } from "../interrupt.js";
 import { isoTime, mbPerSecond } from "../output.js";
 import { ReusingPayloadSink } from "../payload-sink.js";
 import { type ChunkResult, ChunkPool } from "../pipeline.js";
@@ -153,7 +153,40 @@ function cryptMode(opts: BackupOptions): "none" | "encrypt" {
   return opts.crypt ? "encrypt" : "none";
 }
 
+/** The server's answer when a chunk the base snapshot's index lists is gone from the store. */
+function missingBaseChunk(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return e?.code === "ERR_CHUNK_UNKNOWN" && typeof e.message === "string" && e.message.includes("of the previous snapshot");
+}
+
+/**
+ * Backs up `opts.sources` into one snapshot. When a chunk that the base snapshot lists has gone
+ * from the datastore (a verify of another group marked it bad, or it was removed by hand), the
+ * session is aborted and the backup made once more without a base, so that every chunk is
+ * uploaded again, instead of every later backup of the group failing on it until it is verified.
+ */
 export async function backup(opts: BackupOptions): Promise<BackupSummary> {
+  const backupTime = opts.backupTime ?? Math.floor(Date.now() / 1000);
+  try {
+    return await backupOnce(opts, backupTime, true);
+  } catch (err) {
+    if (!missingBaseChunk(err) || interruptedBy()) throw err;
+    process.stderr.write(`cairn: warning: ${(err as Error).message.replace(/^(dynamic|fixed)_append: /, "").replace(/: upload it$/, "")}; backing up again without the base snapshot\n`);
+  }
+  // the aborted session's snapshot folder and group lock go just after its socket closes
+  const until = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await backupOnce(opts, backupTime, false);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if ((code !== "ERR_BACKUP_RUNNING" && code !== "ERR_EXISTS") || Date.now() > until || interruptedBy()) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+async function backupOnce(opts: BackupOptions, backupTime: number, withBase: boolean): Promise<BackupSummary> {
   if (opts.sources.length === 0) throw new ClientError("ERR_USAGE", "nothing to back up: give at least one NAME.cxar:PATH or NAME.img:PATH");
   const names = new Set<string>();
   for (const s of opts.sources) {
@@ -181,7 +214,6 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
   const started = process.hrtime.bigint();
   const backupType = opts.backupType ?? "host";
   const backupId = opts.backupId ?? os.hostname().split(".")[0].replace(/[^A-Za-z0-9._-]/g, "_");
-  const backupTime = opts.backupTime ?? Math.floor(Date.now() / 1000);
   const mode = opts.changeDetectionMode ?? "legacy";
   const conn = opts.connection;
   const crypt = opts.crypt?.crypt;
@@ -224,7 +256,7 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
   let prevReader: BackupReader | undefined;
   try {
     // previousManifest asks for the base snapshot's time itself (null: no base snapshot).
-    const prevManifest = await writer.previousManifest();
+    const prevManifest = withBase ? await writer.previousManifest() : null;
     const prevTime = prevManifest ? (prevManifest["backup-time"] as number) : null;
     let prevFiles = new Set<string>();
     let prevUnprotected: Record<string, unknown> = {};
