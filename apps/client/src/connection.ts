@@ -9,6 +9,7 @@ import { ClientError } from "./errors.js";
 import { lookupFingerprint, rememberFingerprint } from "./fingerprint-store.js";
 import { confirm, isInteractive } from "./prompt.js";
 import { isTokenId, parseRepository, type Repository } from "./repository.js";
+import { envCount } from "./env-count.js";
 
 export interface RepoOptions {
   repository?: string;
@@ -91,6 +92,8 @@ function secret(): string {
 export async function openConnection(opts: RepoOptions): Promise<Connection> {
   const repo = repositoryFromOptions(opts);
   const pass = secret();
+  // a backup or restore session gives up on a server that sends nothing for this long
+  const sessionTimeoutMs = envCount("CAIRN_SESSION_TIMEOUT", 120, 86_400) * 1000;
   const fingerprint = await resolveFingerprint(repo, opts.fingerprint);
   const base = { host: repo.host, port: repo.port, fingerprint };
   let auth: Auth;
@@ -101,7 +104,7 @@ export async function openConnection(opts: RepoOptions): Promise<Connection> {
     await client.close();
     auth = { ticket: ticket.ticket };
   }
-  return { repo, store: repo.store, ns: opts.ns || undefined, connect: { ...base, auth } };
+  return { repo, store: repo.store, ns: opts.ns || undefined, connect: { ...base, auth, sessionTimeoutMs } };
 }
 
 /** A REST client for the connection; close it when done. */

@@ -1,5 +1,5 @@
 // env-count.ts — whole-number tuning knobs read from the environment (CAIRN_WORKERS,
-// CAIRN_POOL_DEPTH, CAIRN_UPLOAD_WINDOW; client README "Environment"). A value that is set but is
+// CAIRN_POOL_DEPTH, CAIRN_UPLOAD_WINDOW, CAIRN_SESSION_TIMEOUT; client README "Environment"). A value that is set but is
 // not a whole number in range is a usage error naming the variable, never silently replaced.
 import { ClientError } from "./errors.js";
 

@@ -97,6 +97,7 @@ describe("CLI errors", () => {
     expectError(await runCli(backup, { ...env, CAIRN_WORKERS: "two" }), "ERR_USAGE", /CAIRN_WORKERS="two" must be a whole number from 1 to 64/);
     expectError(await runCli(backup, { ...env, CAIRN_UPLOAD_WINDOW: "0" }), "ERR_USAGE", /CAIRN_UPLOAD_WINDOW="0" must be a whole number from 1 to 64/);
     expectError(await runCli(backup, { ...env, CAIRN_UPLOAD_WINDOW: "1e1" }), "ERR_USAGE", /CAIRN_UPLOAD_WINDOW="1e1"/);
+    expectError(await runCli(["list"], { ...env, CAIRN_SESSION_TIMEOUT: "0" }), "ERR_USAGE", /CAIRN_SESSION_TIMEOUT="0" must be a whole number from 1 to 86400/);
     expectError(await runCli(["restore", "host/x/2024-01-01T00:00:00Z", "root.cxar", t.dir], { ...env, CAIRN_WORKERS: "65" }), "ERR_USAGE", /CAIRN_WORKERS="65"/);
     // a command-line mistake exits 2, as commander's own ones do
     expect((await runCli([...backup, "--backup-id", "bad id"], env)).code).toBe(2);

@@ -89,7 +89,12 @@ export function buildCli(): Command {
     .option("--log-level <level>", "pino log level", "info")
     .option("--workers <n>", "chunk verification threads (default: available parallelism)")
     .option("--pid-file <file>", "pid file (default: CONFIG/cairn-server.pid)")
-    .action(async (opts: { config?: string; listen: string; logFile?: string; logLevel: string; workers?: string; pidFile?: string }) => {
+    .option("--session-timeout <seconds>", "close a backup or reader session whose client sends nothing, not even a pong, for this long (default 120)")
+    .action(async (opts: { config?: string; listen: string; logFile?: string; logLevel: string; workers?: string; pidFile?: string; sessionTimeout?: string }) => {
+      const timeout = opts.sessionTimeout === undefined ? undefined : Number(opts.sessionTimeout);
+      if (timeout !== undefined && !(/^\d+$/.test(opts.sessionTimeout!) && timeout >= 1 && timeout <= 86_400)) {
+        throw new ProtocolError("ERR_BAD_REQUEST", `--session-timeout expects seconds from 1 to 86400, got "${opts.sessionTimeout}"`);
+      }
       const workers = opts.workers === undefined ? undefined : Number(opts.workers);
       if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 256)) {
         throw new ProtocolError("ERR_BAD_REQUEST", `--workers expects a number from 1 to 256, got "${opts.workers}"`);
@@ -121,7 +126,7 @@ export function buildCli(): Command {
         opts.logFile ? pino.destination({ dest: opts.logFile, sync: true }) : pino.destination(1),
       );
       const listenHandle = handover ? await receiveListener() : undefined;
-      const srv = await startServer({ configDir: config.dir, listen: opts.listen, logger, workers, listenHandle, generation });
+      const srv = await startServer({ configDir: config.dir, listen: opts.listen, logger, workers, listenHandle, generation, sessionTimeoutMs: timeout === undefined ? undefined : timeout * 1000 });
       writePidFile(pidFile);
       if (handover) announceReady();
       // A successor's stderr is the log file (or the old process's stdout): the JSON line says it.

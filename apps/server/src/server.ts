@@ -22,6 +22,7 @@ import { StoreRegistry } from "./stores.js";
 import { TaskManager } from "./tasks.js";
 import { type SchemaError, validationMessage } from "./validation-message.js";
 import { WorkerPool } from "./worker-pool.js";
+import { setSessionTimeout } from "./session-transport.js";
 
 export const DEFAULT_LISTEN = "127.0.0.1:8007";
 export const VERSION = "0.1.0";
@@ -40,6 +41,8 @@ export interface StartServerOptions {
   listenHandle?: net.Server;
   /** Restart generation (1 = first start), reported in logs and the x-cairn-generation header. */
   generation?: number;
+  /** Sessions whose client sends nothing (not even a pong) for this long are closed (default 120 s; per process). */
+  sessionTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -77,6 +80,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const config = new ConfigDir(opts.configDir);
   config.ensure();
   config.authKey();
+  if (opts.sessionTimeoutMs !== undefined) setSessionTimeout(opts.sessionTimeoutMs);
   const tls = await ensureCertificate(config);
   const { host, port } = parseListen(opts.listen ?? DEFAULT_LISTEN);
 

@@ -12,6 +12,7 @@ import {
   decodeFrame,
   describeCheckError,
   encodeFrame,
+  keepAlive,
   toProtocolError,
 } from "@cairn/protocol";
 import type { FastifyBaseLogger } from "fastify";
@@ -19,6 +20,17 @@ import type { WebSocket } from "ws";
 import { handOver } from "./worker-pool.js";
 
 export type OpHandler = (params: Record<string, unknown>, body: Buffer) => Promise<{ result: unknown; body?: Uint8Array }>;
+
+/**
+ * A client that sends nothing, not even a pong, for this long is cut off, so that a stopped
+ * client (SIGSTOP, a hung machine) does not hold its group's lock for ever; `cairn-server start
+ * --session-timeout` sets it for the process.
+ */
+let sessionTimeoutMs = 120_000;
+
+export function setSessionTimeout(ms: number): void {
+  sessionTimeoutMs = ms;
+}
 
 const PAUSE_AT = 64;
 const RESUME_AT = 16;
@@ -68,6 +80,15 @@ export class SessionTransport {
       });
     });
     ws.on("error", (err) => this.#log.warn({ err }, "session socket error"));
+    keepAlive(ws as unknown as Parameters<typeof keepAlive>[0], {
+      timeoutMs: sessionTimeoutMs,
+      // while this end holds back reading, the client's pongs wait unread
+      paused: () => this.#paused || budget.paused.has(this),
+      onDead: (silent) => {
+        this.#log.warn({ silentMs: silent }, "session client sent nothing, not even a pong: closing the session");
+        this.ws.terminate();
+      },
+    });
     ws.on("message", (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
   }
 

@@ -23,7 +23,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(opts: { workers?: number } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { workers?: number; sessionTimeoutMs?: number } = {}): Promise<TestServer> {
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), "cairn-server-test-"));
   const config = new ConfigDir(path.join(dir, "config"));
   config.ensure();
@@ -41,7 +41,7 @@ export async function startTestServer(opts: { workers?: number } = {}): Promise<
     return { tokenId, secret };
   };
   const admin = addUser("admin", "Admin", "/");
-  const srv = await startServer({ configDir: config.dir, listen: "127.0.0.1:0", workers: opts.workers ?? 1, lazyChunkFolders: true });
+  const srv = await startServer({ configDir: config.dir, listen: "127.0.0.1:0", workers: opts.workers ?? 1, lazyChunkFolders: true, sessionTimeoutMs: opts.sessionTimeoutMs });
   const conn = { url: srv.url, fingerprint: srv.fingerprint };
   const clients: CairnClient[] = [];
   return {
@@ -89,13 +89,13 @@ export function seededBytes(size: number, seed: number): Buffer {
 }
 
 /** Opens a raw WebSocket to a session route (for malformed-input tests). */
-export async function rawSession(t: TestServer, route: "backup" | "reader", query: Record<string, string | number>, auth = t.admin) {
+export async function rawSession(t: TestServer, route: "backup" | "reader", query: Record<string, string | number>, auth = t.admin, wsOpts: { autoPong?: boolean } = {}) {
   const { connectTrusted, resolveEndpoint } = await import("@cairn/protocol");
   const { default: WebSocket } = await import("ws");
   const ep = resolveEndpoint({ ...t.conn, auth });
   const socket = await connectTrusted(ep.host, ep.port, ep.trust);
   const qs = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]));
-  const ws = new WebSocket(`wss://127.0.0.1:${ep.port}/api2/json/${route}?${qs}`, { createConnection: () => socket, headers: ep.authHeaders });
+  const ws = new WebSocket(`wss://127.0.0.1:${ep.port}/api2/json/${route}?${qs}`, { createConnection: () => socket, headers: ep.authHeaders, ...wsOpts });
   await new Promise<void>((resolve, reject) => {
     ws.once("open", () => resolve());
     ws.once("unexpected-response", (_q, res) => reject(new Error(`HTTP ${res.statusCode}`)));

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BackupReader, BackupWriter } from "@cairn/protocol";
-import { type TestServer, makeChunk, startTestServer } from "./helpers.js";
+import { type TestServer, makeChunk, rawSession, startTestServer } from "./helpers.js";
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -75,6 +75,40 @@ describe("session lifecycle", () => {
     expect(fs.existsSync(path.join(snapDir, "index.json.blob"))).toBe(true);
     const snaps = await t.client(t.admin).listSnapshots("store1", { "backup-id": "abort-at-finish" });
     expect(snaps.map((x) => x.finished)).toEqual([true]);
+  });
+
+  it("a client that sends nothing, not even a pong, is cut off after the session timeout and its group is free again", async () => {
+    // the timeout is per process: this server's 800 ms holds for the other sessions of this file
+    // too, whose clients answer pings by themselves
+    const quick = await startTestServer({ sessionTimeoutMs: 800 });
+    try {
+      const q = { store: "store1", "backup-type": "host", "backup-id": "silent", "backup-time": 1_700_000_000 };
+      const ws = await rawSession(quick, "backup", q, quick.admin, { autoPong: false });
+      const closed = new Promise<number>((r) => ws.once("close", (code) => r(code)));
+      const snapDir = path.join(quick.storePath, "host", "silent", "2023-11-14T22:13:20Z");
+      expect(fs.existsSync(snapDir)).toBe(true);
+      await expect(BackupWriter.start({ ...quick.conn, store: "store1", auth: quick.admin, backupType: "host", backupId: "silent", backupTime: 1_700_000_001 })).rejects.toMatchObject({ code: "ERR_BACKUP_RUNNING" });
+      expect(await closed).toBe(1006);
+      await until(() => !fs.existsSync(snapDir));
+      let w: BackupWriter | undefined;
+      const end = Date.now() + 5000;
+      while (!w) {
+        w = await BackupWriter.start({ ...quick.conn, store: "store1", auth: quick.admin, backupType: "host", backupId: "silent", backupTime: 1_700_000_001 }).catch((err: { code?: string }) => {
+          if (err.code !== "ERR_BACKUP_RUNNING" || Date.now() > end) throw err;
+          return undefined;
+        });
+        if (!w) await new Promise((r) => setTimeout(r, 20));
+      }
+      // a client that answers pings but is idle for longer than the timeout is kept
+      await new Promise((r) => setTimeout(r, 2000));
+      const h = await w.createDynamicIndex("a.didx");
+      const c = makeChunk(4000);
+      await h.addChunk(c.digest, 4000, c.blob);
+      await h.close();
+      await w.finish();
+    } finally {
+      await quick.close();
+    }
   });
 
   it("refuses a fixed index of 0 bytes (PBS cannot read one with no entries), and the session goes on", async () => {

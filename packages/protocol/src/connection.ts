@@ -17,6 +17,8 @@ export interface ConnectOptions {
   /** Pinned SHA-256 fingerprint of the server certificate; without it, CAs are trusted. */
   fingerprint?: string;
   ca?: TlsTrust["ca"];
+  /** A session whose server sends nothing, not even a pong, for this long fails (default 120 s). */
+  sessionTimeoutMs?: number;
 }
 
 export interface Endpoint {
@@ -24,6 +26,7 @@ export interface Endpoint {
   port: number;
   trust: TlsTrust;
   authHeaders: Record<string, string>;
+  sessionTimeoutMs?: number;
 }
 
 export function resolveEndpoint(opts: ConnectOptions): Endpoint {
@@ -46,6 +49,7 @@ export function resolveEndpoint(opts: ConnectOptions): Endpoint {
     port: port ?? DEFAULT_PORT,
     trust: { fingerprint: opts.fingerprint, ca: opts.ca },
     authHeaders: authHeaders(opts.auth),
+    sessionTimeoutMs: opts.sessionTimeoutMs,
   };
 }
 

@@ -20,6 +20,7 @@ export * from "./schemas/index.js";
 export * from "./connection.js";
 export * from "./tls-pinning.js";
 export * from "./session-client.js";
+export * from "./keep-alive.js";
 export * from "./backup-writer.js";
 export * from "./backup-reader.js";
 export * from "./rest-client.js";

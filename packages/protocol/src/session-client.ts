@@ -8,7 +8,11 @@ import { ProtocolError, errorFromBody, isErrorCode } from "./errors.js";
 import { decodeFrame, encodeFrame, MAX_FRAME_SIZE } from "./framing.js";
 import { type Endpoint, hostForUrl } from "./connection.js";
 import { isAnswerHeader } from "./answer-header.js";
+import { keepAlive } from "./keep-alive.js";
 import { connectTrusted } from "./tls-pinning.js";
+
+/** How long a session waits on a silent server (see keep-alive.ts). */
+export const DEFAULT_SESSION_TIMEOUT_MS = 120_000;
 
 export interface Answer {
   result: unknown;
@@ -30,8 +34,15 @@ export class SessionClient {
   #broken: ProtocolError | undefined;
   #closed: Promise<void>;
 
-  private constructor(ws: WebSocket, maxInFlight: number) {
+  private constructor(ws: WebSocket, maxInFlight: number, timeoutMs: number) {
     this.#ws = ws;
+    keepAlive(ws, {
+      timeoutMs,
+      onDead: (silent) => {
+        this.#fail(new ProtocolError("ERR_CONNECTION", `the server sent nothing for ${Math.round(silent / 1000)} s, not even an answer to a ping; giving up the session`));
+        ws.terminate();
+      },
+    });
     this.#maxInFlight = Math.max(1, maxInFlight);
     let done!: () => void;
     this.#closed = new Promise((r) => (done = r));
@@ -64,7 +75,7 @@ export class SessionClient {
     return new Promise((resolve, reject) => {
       ws.once("open", () => {
         ws.removeAllListeners("error");
-        resolve(new SessionClient(ws, maxInFlight));
+        resolve(new SessionClient(ws, maxInFlight, ep.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS));
       });
       ws.once("unexpected-response", (_req, res) => {
         const chunks: Buffer[] = [];
