@@ -126,6 +126,7 @@ export function buildCli(): Command {
         opts.logFile ? pino.destination({ dest: opts.logFile, sync: true }) : pino.destination(1),
       );
       const listenHandle = handover ? await receiveListener() : undefined;
+      if (handover && !listenHandle) logger.warn({ listen: opts.listen }, "reload: the previous generation went away before handing over its listener; binding the address anew");
       const srv = await startServer({ configDir: config.dir, listen: opts.listen, logger, workers, listenHandle, generation, sessionTimeoutMs: timeout === undefined ? undefined : timeout * 1000 });
       writePidFile(pidFile);
       if (handover) announceReady();

@@ -76,29 +76,47 @@ export function spawnSuccessor(opts: { listener: net.Server; generation: number;
   });
 }
 
-/** New generation: ask the parent for its listener and wait for it. */
-export function receiveListener(timeoutMs = HANDOVER_TIMEOUT_MS): Promise<net.Server> {
+/**
+ * New generation: ask the parent for its listener and wait for it. Undefined when the parent went
+ * away first (killed during the reload): its socket closed with it, so the caller binds the
+ * address itself and the server stays up.
+ */
+export function receiveListener(timeoutMs = HANDOVER_TIMEOUT_MS): Promise<net.Server | undefined> {
   const send = process.send?.bind(process);
   if (!send) return Promise.reject(new ProtocolError("ERR_INTERNAL", `${HANDOVER_ENV} is set but there is no IPC channel to a parent`));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const done = () => {
+      clearTimeout(timer);
       process.off("message", onMessage);
+      process.off("disconnect", onGone);
+    };
+    const timer = setTimeout(() => {
+      done();
       reject(new ProtocolError("ERR_INTERNAL", `no listener from the previous generation within ${timeoutMs} ms`));
     }, timeoutMs);
     const onMessage = (m: Message, handle: unknown) => {
       if (m?.type !== "listener" || !handle) return;
-      clearTimeout(timer);
-      process.off("message", onMessage);
+      done();
       resolve(handle as net.Server);
     };
+    const onGone = () => {
+      done();
+      resolve(undefined);
+    };
     process.on("message", onMessage);
-    send({ type: "want-listener" } satisfies Message);
+    process.once("disconnect", onGone);
+    // a channel already closed answers through the callback (without one, through an 'error' event that ends the process)
+    send({ type: "want-listener" } satisfies Message, undefined, {}, (err) => {
+      if (err) onGone();
+    });
   });
 }
 
 /** New generation: tell the parent we serve (it then closes its listener and drains). */
 export function announceReady(): void {
-  process.send?.({ type: "ready", pid: process.pid } satisfies Message);
+  if (!process.connected) return;
+  // the parent may be gone by now: this process serves all the same
+  process.send?.({ type: "ready", pid: process.pid } satisfies Message, undefined, {}, () => {});
 }
 
 /**
