@@ -26,6 +26,17 @@ function fmtOption(): Option {
   return new Option("--output-format <format>", "text or json").choices(["text", "json"]).default("text");
 }
 
+/**
+ * A server task that did not end OK, as an error with the task's own code (ERR_LOCKED for a GC
+ * already running, ERR_NO_SPACE, …); `fallback` when the task gave none or an internal one.
+ */
+function taskFailed(st: { exitstatus?: string; errorcode?: string; state: string }, what: string, fallback = "ERR_TASK_FAILED"): Error {
+  const code = st.state === "aborted" ? "ERR_TASK_ABORTED" : st.errorcode && st.errorcode !== "ERR_INTERNAL" ? st.errorcode : fallback;
+  const e = new Error(`${what} ended with: ${st.exitstatus}`) as Error & { code: string };
+  e.code = code;
+  return e;
+}
+
 /** The repository options; `--ns` only where a namespace applies (not gc, status, task log). */
 function repoCommand(cmd: Command, withNs = true): Command {
   cmd
@@ -224,7 +235,7 @@ export function buildProgram(): Command {
     .action(async (o: Common) => {
       const r = await gc(await openConnection(o));
       print(o.outputFormat, o.outputFormat === "json" ? r : [...r.log, `task ${r.upid}: ${r.status.exitstatus ?? r.status.state}`].join("\n"), undefined);
-      if (r.status.exitstatus && r.status.exitstatus !== "OK") throw new ClientError("ERR_INTERNAL", `garbage collection ended with: ${r.status.exitstatus}`);
+      if (r.status.exitstatus && r.status.exitstatus !== "OK") throw taskFailed(r.status, "garbage collection");
     });
 
   repoCommand(program.command("verify"))
@@ -233,7 +244,7 @@ export function buildProgram(): Command {
     .action(async (snapshot: string | undefined, o: Common) => {
       const r = await verify(await openConnection(o), snapshot ? parseSnapshot(snapshot) : undefined);
       print(o.outputFormat, o.outputFormat === "json" ? r : [...r.log, `task ${r.upid}: ${r.status.exitstatus ?? r.status.state}`].join("\n"), undefined);
-      if (r.status.exitstatus && r.status.exitstatus !== "OK") throw new ClientError("ERR_VERIFY_FAILED", `verification ended with: ${r.status.exitstatus}`);
+      if (r.status.exitstatus && r.status.exitstatus !== "OK") throw taskFailed(r.status, "verification", "ERR_VERIFY_FAILED");
     });
 
   repoCommand(program.command("status"), false)

@@ -252,6 +252,20 @@ describe("CLI errors", () => {
     expect(next.stderr).toBe("");
   });
 
+  it("a failed server task ends with the task's own error code, not ERR_INTERNAL", async () => {
+    const own = await startTestServer();
+    try {
+      const dir = path.join(own.dir, "store1", "host", "badindex", "2023-11-14T22:13:20Z");
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, "root.cxar.didx"), Buffer.alloc(100, 1));
+      expectError(await runCli(["gc"], own.env), "ERR_BAD_INDEX", /garbage collection ended with: .*badindex.*root\.cxar\.didx/);
+      fs.rmSync(path.join(own.dir, "store1", "host", "badindex"), { recursive: true, force: true });
+      expect((await runCli(["gc"], own.env)).code).toBe(0);
+    } finally {
+      await own.close();
+    }
+  });
+
   it("a snapshot that does not exist", async () => {
     expectError(await runCli(["restore", "host/nothere", "root.cxar", `${t.dir}/x`], t.env), "ERR_NO_SNAPSHOT");
   });

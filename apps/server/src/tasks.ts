@@ -5,7 +5,19 @@
 // (the newest 1000); a task's AbortSignal fires on stop or shutdown.
 
 import fs from "node:fs";
-import { ProtocolError, type TaskStatus } from "@cairn/protocol";
+import { ProtocolError, type TaskStatus, toProtocolError } from "@cairn/protocol";
+
+/**
+ * The code a failed task reports: the error's own (a DatastoreError's ERR_LOCKED, ERR_BAD_INDEX…),
+ * ERR_NO_SPACE for a full disk, ERR_SYSTEM_<errno> for another system error, else ERR_INTERNAL.
+ */
+function taskErrorCode(err: unknown): string {
+  const own = (err as { code?: unknown } | null)?.code;
+  if (typeof own === "string" && /^ERR_[A-Z0-9_]+$/.test(own)) return own;
+  const code = toProtocolError(err).code;
+  if (code === "ERR_INTERNAL" && typeof own === "string" && /^E[A-Z]+$/.test(own)) return `ERR_SYSTEM_${own}`;
+  return code;
+}
 
 /** At least 8 upper-case hex digits, as PBS writes UPID numbers. */
 const hex = (n: number): string => n.toString(16).toUpperCase().padStart(8, "0");
@@ -81,6 +93,7 @@ export class TaskManager {
       } catch (err) {
         task.status.state = controller.signal.aborted ? "aborted" : "error";
         task.status.exitstatus = (err as Error).message ?? String(err);
+        task.status.errorcode = taskErrorCode(err);
         ctx.log(`TASK ERROR: ${task.status.exitstatus}`);
       }
       task.status.endtime = Math.floor(Date.now() / 1000);

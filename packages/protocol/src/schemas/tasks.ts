@@ -17,6 +17,8 @@ export const TaskStatus = Type.Object({
   status: Type.Optional(Type.String()),
   progress: Type.Number(),
   exitstatus: Type.Optional(Type.String()),
+  /** The error code of a task that failed (`ERR_LOCKED`, `ERR_NO_SPACE`, `ERR_SYSTEM_EPERM`, …). */
+  errorcode: Type.Optional(Type.String()),
 });
 export type TaskStatus = Static<typeof TaskStatus>;
 
