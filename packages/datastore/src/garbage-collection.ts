@@ -14,7 +14,7 @@ import type { DataStore } from "./datastore.js";
 import { DatastoreError } from "./errors.js";
 import { readdirOrEmpty, writeFileAtomic, yieldToLoop } from "./internal/fs-util.js";
 import { type IndexReader, indexKindOfName, readIndexFile } from "./internal/index-reader.js";
-import { CHUNK_FOLDER_COUNT, type Layout, chunkFolderName } from "./layout.js";
+import { CHUNK_FOLDER_COUNT, type Layout, TMP_CHUNK_MARKER, chunkFolderName } from "./layout.js";
 import { BACKUP_TYPES, isBackupTimeName, isSafeName } from "./names.js";
 
 export interface GcProgress {
@@ -54,6 +54,11 @@ export interface GcStatus {
   pendingChunks: number;
   pendingBytes: number;
   removedBad: number;
+  /**
+   * Temp chunk files (`<digest>.tmp_*`) left by a process killed while writing them, removed once
+   * older than the cutoff and an hour (an insert renames its temp file within moments).
+   */
+  removedTempChunks: number;
   /** .bad files left after the sweep. */
   stillBad: number;
   /** Chunks kept with atime ≥ oldest writer (pending ones not included), and their bytes. */
@@ -68,6 +73,9 @@ export interface GcStatus {
 }
 
 const CHUNK_NAME = /^[0-9a-f]{64}$/;
+const TEMP_NAME = new RegExp(`^[0-9a-f]{64}${TMP_CHUNK_MARKER.replace(".", "\\.")}[0-9a-f]+$`);
+/** Temp chunk files younger than this are never removed by GC, whatever its cutoff. */
+const TEMP_GRACE_MS = 3600_000;
 const BAD_NAME = /^[0-9a-f]{64}\.[0-9]\.bad$/;
 const ATIME_CHECK_FILE = ".atime-check";
 
@@ -151,6 +159,7 @@ export async function runGarbageCollection(store: DataStore, opts: GcOptions = {
       pendingChunks: 0,
       pendingBytes: 0,
       removedBad: 0,
+      removedTempChunks: 0,
       stillBad: 0,
       diskChunks: 0,
       diskBytes: 0,
@@ -204,6 +213,7 @@ export async function runGarbageCollection(store: DataStore, opts: GcOptions = {
 
     // ---- phase 2: sweep (a folder made after this listing only holds chunks newer than the cutoff)
     const folders = new Set(fs.readdirSync(store.layout.chunkDir));
+    const tempCutoff = Math.min(cutoff, Date.now() - TEMP_GRACE_MS);
     for (let i = 0; i < CHUNK_FOLDER_COUNT; i++) {
       if (i % 256 === 0) {
         if (opts.signal?.aborted) throw aborted();
@@ -220,7 +230,18 @@ export async function runGarbageCollection(store: DataStore, opts: GcOptions = {
       }
       for (const name of names) {
         const bad = BAD_NAME.test(name);
-        if (!bad && !CHUNK_NAME.test(name)) continue; // temp files: cleanup()'s business
+        if (!bad && !CHUNK_NAME.test(name)) {
+          if (TEMP_NAME.test(name)) {
+            const tp = path.join(folder, name);
+            const st = lstatOrUndefined(tp);
+            if (st?.isFile() && st.mtimeMs < tempCutoff) {
+              fs.rmSync(tp, { force: true });
+              status.removedTempChunks++;
+              status.removedBytes += st.size;
+            }
+          }
+          continue;
+        }
         const p = path.join(folder, name);
         // stat + unlink run synchronously: no insert of this process can interleave (chunk-store mutex)
         const st = lstatOrUndefined(p);

@@ -102,6 +102,33 @@ describe("garbage collection", () => {
     expect(store.lastGcStatus()).toEqual(st);
   });
 
+  it("removes temp chunk files a killed writer left, once older than the cutoff and an hour", async () => {
+    const { store } = await setup();
+    const [c] = chunks(1, 600);
+    const base = store.layout.chunkPath(c.digest);
+    fs.mkdirSync(base.slice(0, base.lastIndexOf("/")), { recursive: true });
+    const stale = `${base}.tmp_0123456789ab`;
+    const fresh = `${base}.tmp_ba9876543210`;
+    const other = `${base}.tmp_not-ours`;
+    for (const f of [stale, fresh, other]) fs.writeFileSync(f, c.blob);
+    const old = Date.now() / 1000 - 2 * HOUR;
+    for (const f of [stale, other]) fs.utimesSync(f, old, old);
+    const young = Date.now() / 1000 - 30 * 60;
+    fs.utimesSync(fresh, young, young);
+    // cutoff "now": the hour of grace alone keeps the fresh one (an insert may be writing it)
+    const st = await store.garbageCollection({ atimeSafetySeconds: 0, graceSeconds: 0 });
+    expect(st.removedTempChunks).toBe(1);
+    expect(st.removedBytes).toBe(c.blob.length);
+    expect(fs.existsSync(stale)).toBe(false);
+    expect(fs.existsSync(fresh)).toBe(true);
+    expect(fs.existsSync(other)).toBe(true);
+    // the default cutoff (24 h + 5 min) keeps a 2-hour-old one too
+    fs.writeFileSync(stale, c.blob);
+    fs.utimesSync(stale, old, old);
+    expect((await store.garbageCollection()).removedTempChunks).toBe(0);
+    expect(fs.existsSync(stale)).toBe(true);
+  });
+
   it("the default cutoff keeps everything younger than 24 h + 5 min", async () => {
     const { store } = await setup();
     const garbage = chunks(3);

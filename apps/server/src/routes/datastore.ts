@@ -270,7 +270,7 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
           onProgress: (p) => t.progress(p.phase === "mark" ? p.percent / 200 : 0.5 + p.percent / 200),
         });
         for (const w of s.warnings) t.log(`WARN: ${w}`);
-        const line = `removed ${s.removedChunks} chunks (${s.removedBytes} bytes), pending ${s.pendingChunks}, kept ${s.diskChunks} chunks (${s.diskBytes} bytes), dedup factor ${s.dedupFactor.toFixed(2)}`;
+        const line = `removed ${s.removedChunks} chunks${s.removedTempChunks ? ` and ${s.removedTempChunks} stale temp files` : ""} (${s.removedBytes} bytes), pending ${s.pendingChunks}, kept ${s.diskChunks} chunks (${s.diskBytes} bytes), dedup factor ${s.dedupFactor.toFixed(2)}`;
         t.log(line);
         return line;
       });
