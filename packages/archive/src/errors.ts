@@ -32,8 +32,15 @@ export class ArchiveError extends Error {
 }
 
 /**
- * Printable form of a raw path: as it is when it is valid UTF-8 without control characters or
- * backslashes; otherwise printable ASCII stays and every other byte, backslash included, is a
+ * Characters that must not reach a terminal as they are: C0 and C1 controls, DEL, the backslash
+ * (the escape character), line and paragraph separators, bidirectional overrides and isolates
+ * (a name could show its letters in another order), invisible zero-width space, LRM/RLM and BOM.
+ */
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\\\u200b\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]/;
+
+/**
+ * Printable form of a raw path: as it is when it is valid UTF-8 without control, invisible or
+ * reordering characters (UNSAFE) or backslashes; otherwise printable ASCII stays and every other byte, backslash included, is a
  * `\xNN` escape (so no name can move the cursor or split a line of a listing). Every path has
  * one form and no two share it: a name holding a literal `\x0a` shows as `\x5cx0a`, not as the
  * name holding a newline. `parseDisplayPath` reads it back.
@@ -41,7 +48,7 @@ export class ArchiveError extends Error {
 export function displayPath(p: Buffer | string): string {
   if (typeof p === "string") return p;
   const s = p.toString("utf8");
-  if (Buffer.from(s, "utf8").equals(p) && !/[\x00-\x1f\x7f\\]/.test(s)) return s;
+  if (Buffer.from(s, "utf8").equals(p) && !UNSAFE.test(s)) return s;
   let out = "";
   for (const b of p) out += b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
   return out;

@@ -34,4 +34,20 @@ describe("displayPath and parseDisplayPath", () => {
     expect(displayPath(Buffer.from("tab\there\\"))).toBe("tab\\x09here\\x5c");
     expect(displayPath(Buffer.from("café"))).toBe("café");
   });
+
+  it("escapes C1 controls, separators, bidirectional overrides and invisible characters", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "grapheme", maxLength: 16 }), fc.constantFrom("\u0085", "\u009b", "\u2028", "\u2029", "\u202e", "\u2066", "\u200b", "\u200f", "\ufeff"), (text, bad) => {
+        const raw = Buffer.from(text + bad, "utf8");
+        const shown = displayPath(raw);
+        expect(shown).not.toMatch(/[\x00-\x1f\x7f-\x9f\u200b\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]/);
+        expect(parseDisplayPath(shown).equals(raw)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+    expect(displayPath(Buffer.from("nel\u0085x"))).toBe("nel\\xc2\\x85x");
+    expect(displayPath(Buffer.from("invoice\u202efdp.exe"))).toBe("invoice\\xe2\\x80\\xaefdp.exe");
+    // joiners that scripts and emoji need stay as they are
+    expect(displayPath(Buffer.from("👩\u200d💻"))).toBe("👩\u200d💻");
+  });
 });
