@@ -266,6 +266,22 @@ describe("CLI errors", () => {
     }
   });
 
+  it("an existing restore target is ERR_TARGET for trees and images alike", async () => {
+    const src = path.join(t.dir, "target-src");
+    fs.mkdirSync(src, { recursive: true });
+    fs.writeFileSync(path.join(src, "a.txt"), "a\n");
+    const img = path.join(t.dir, "target.img");
+    fs.writeFileSync(img, Buffer.alloc(5000, 3));
+    expect((await runCli(["backup", `root.cxar:${src}`, `disk.img:${img}`, "--backup-id", "targets"], t.env)).code).toBe(0);
+    const full = path.join(t.dir, "target-full");
+    fs.mkdirSync(full);
+    fs.writeFileSync(path.join(full, "mine.txt"), "keep\n");
+    expectError(await runCli(["restore", "host/targets", "root.cxar", full], t.env), "ERR_TARGET", /restore target is not empty/);
+    expectError(await runCli(["restore", "host/targets", "root.cxar", path.join(full, "mine.txt")], t.env), "ERR_TARGET", /not a directory/);
+    expectError(await runCli(["restore", "host/targets", "disk.img", path.join(full, "mine.txt")], t.env), "ERR_TARGET");
+    expect(fs.readFileSync(path.join(full, "mine.txt"), "utf8")).toBe("keep\n");
+  });
+
   it("a snapshot that does not exist", async () => {
     expectError(await runCli(["restore", "host/nothere", "root.cxar", `${t.dir}/x`], t.env), "ERR_NO_SNAPSHOT");
   });

@@ -208,7 +208,11 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
         }
         return stats;
       };
-      const run = extract();
+      // the archive's refusal of the target is the same ERR_TARGET an image restore answers
+      const run = extract().catch((err: unknown) => {
+        if ((err as { code?: unknown } | null)?.code === "ERR_ARCHIVE_TARGET") throw new ClientError("ERR_TARGET", (err as Error).message, { cause: err });
+        throw err;
+      });
       extracting = run;
       const stats = await run;
       bytes = stats.bytes;
