@@ -87,7 +87,9 @@ function zstdLevelOption(v: string): number {
 
 /** A warning about one entry, on stderr with the entry's printable path. */
 function warningLine(w: ArchiveWarning): void {
-  process.stderr.write(`cairn: warning: ${w.display}: ${w.message}\n`);
+  // after Ctrl-C the file being written fails on the closed connection: that is the stop, not news
+  const message = interruptedBy() && w.reason === "partial-removed" ? `partial file removed (the restore was stopped by ${interruptedBy()})` : w.message;
+  process.stderr.write(`cairn: warning: ${w.display}: ${message}\n`);
 }
 
 function collect(v: string, prev: string[] = []): string[] {
