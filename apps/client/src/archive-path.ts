@@ -6,9 +6,20 @@
 
 import { type Catalog, type CatalogEntry, parseDisplayPath } from "@cairn/archive";
 
+/**
+ * A typed archive path without empty and `.` components (`./etc//hosts/` is `etc/hosts`, `.` the
+ * root), as `tar` and a shell read it; no name in an archive is empty or `.`.
+ */
+export function normalizeArchivePath(typed: string): string {
+  return typed
+    .split("/")
+    .filter((c) => c !== "" && c !== ".")
+    .join("/");
+}
+
 /** The archive path (bytes, no leading or trailing slash) and its catalog entry, if it exists. */
 export async function lookupArchivePath(cat: Catalog, typed: string): Promise<{ path: Buffer; entry: CatalogEntry } | undefined> {
-  const sub = typed.replace(/^\/+|\/+$/g, "");
+  const sub = normalizeArchivePath(typed);
   const shown = parseDisplayPath(sub);
   const entry = await cat.lookup(shown);
   if (entry) return { path: shown, entry };

@@ -46,6 +46,14 @@ describe("file names a terminal cannot show", () => {
         expect(r.stderr).toBe("");
         expect(await fs.promises.readFile(dest, "utf8")).toBe(`content ${i}\n`);
       }
+      // `.` and empty components are skipped, as a shell reads a path
+      const dot = JSON.parse((await runCli(["catalog", "ls", `host/${id}`, ".", "--output-format", "json"], t.env)).stdout);
+      expect(dot.path).toBe("/");
+      expect(dot.entries).toHaveLength(names.length);
+      const dest = path.join(t.dir, `${id}-dot`);
+      const r = await runCli(["restore", `host/${id}`, "root.cxar", dest, "--path", "././/café/"], t.env);
+      expect(r.stderr).toBe("");
+      expect(await fs.promises.readFile(dest, "utf8")).toBe(`content 4\n`);
     }
   });
 });

@@ -4,7 +4,7 @@
 import { type CatalogEntry, displayPath, openCatalog } from "@cairn/archive";
 import type { CryptConfig } from "@cairn/format";
 import type { Connection } from "../connection.js";
-import { lookupArchivePath } from "../archive-path.js";
+import { lookupArchivePath, normalizeArchivePath } from "../archive-path.js";
 import { ClientError } from "../errors.js";
 import { ChunkPool } from "../pipeline.js";
 import { openIndex, openSnapshot, randomAccess } from "../remote.js";
@@ -30,7 +30,7 @@ export async function catalogList(conn: Connection, spec: SnapshotSpec, dir: str
       if (!catalogs.includes(file)) throw new ClientError("ERR_ARCHIVE_MISSING", `snapshot ${snap.name} has no catalog for ${archive} (catalogs: ${catalogs.join(", ")})`);
     }
     const cat = await openCatalog(randomAccess(snap, await openIndex(snap, file), pool));
-    const sub = dir.replace(/^\/+|\/+$/g, "");
+    const sub = normalizeArchivePath(dir);
     const found = sub === "" ? { path: Buffer.alloc(0), entry: cat.root() } : await lookupArchivePath(cat, sub);
     if (!found) throw new ClientError("ERR_ARCHIVE_MISSING", `no path "${displayPath(Buffer.from(sub))}" in ${file.replace(".ccat.didx", ".cxar")}`);
     const e = found.entry;

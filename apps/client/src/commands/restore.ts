@@ -13,7 +13,7 @@ import { onInterrupt } from "../interrupt.js";
 import { mbPerSecond } from "../output.js";
 import { ChunkPool } from "../pipeline.js";
 import { startProgress } from "../progress.js";
-import { lookupArchivePath } from "../archive-path.js";
+import { lookupArchivePath, normalizeArchivePath } from "../archive-path.js";
 import { ChunkRangeReader, streamChunks } from "../restore-io.js";
 import { type IndexReader, type OpenSnapshot, openIndex, openSnapshot, randomAccess, streamIndex } from "../remote.js";
 import type { SnapshotSpec } from "../snapshot-spec.js";
@@ -177,8 +177,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreSummary> {
       });
       const extract = async (): Promise<ExtractStats> => {
         let stats: ExtractStats;
-        if (opts.path !== undefined && opts.path.replace(/^\/+|\/+$/g, "") !== "") {
-          const sub = opts.path.replace(/^\/+|\/+$/g, "");
+        if (opts.path !== undefined && normalizeArchivePath(opts.path) !== "") {
+          const sub = normalizeArchivePath(opts.path);
           const cat = await openCatalog(randomAccess(snap, await openIndex(snap, a.catalog), pool));
           const readers =
             a.kind === "legacy"
