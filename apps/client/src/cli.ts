@@ -26,6 +26,11 @@ function fmtOption(): Option {
   return new Option("--output-format <format>", "text or json").choices(["text", "json"]).default("text");
 }
 
+/** In text mode a task's log lines are printed as they come (JSON gives the whole log at the end). */
+function followLog(o: Common): ((line: string) => void) | undefined {
+  return o.outputFormat === "json" ? undefined : (line) => process.stdout.write(`${line}\n`);
+}
+
 /**
  * A server task that did not end OK, as an error with the task's own code (ERR_LOCKED for a GC
  * already running, ERR_NO_SPACE, …); `fallback` when the task gave none or an internal one.
@@ -235,8 +240,8 @@ export function buildProgram(): Command {
   repoCommand(program.command("gc"), false)
     .description("run garbage collection on the datastore and wait for it")
     .action(async (o: Common) => {
-      const r = await gc(await openConnection(o));
-      print(o.outputFormat, o.outputFormat === "json" ? r : [...r.log, `task ${r.upid}: ${r.status.exitstatus ?? r.status.state}`].join("\n"), undefined);
+      const r = await gc(await openConnection(o), followLog(o));
+      print(o.outputFormat, o.outputFormat === "json" ? r : `task ${r.upid}: ${r.status.exitstatus ?? r.status.state}`, undefined);
       if (r.status.exitstatus && r.status.exitstatus !== "OK") throw taskFailed(r.status, "garbage collection");
     });
 
@@ -244,8 +249,8 @@ export function buildProgram(): Command {
     .description("verify all snapshots (or one group/snapshot) on the server and wait for it")
     .argument("[snapshot]")
     .action(async (snapshot: string | undefined, o: Common) => {
-      const r = await verify(await openConnection(o), snapshot ? parseSnapshot(snapshot) : undefined);
-      print(o.outputFormat, o.outputFormat === "json" ? r : [...r.log, `task ${r.upid}: ${r.status.exitstatus ?? r.status.state}`].join("\n"), undefined);
+      const r = await verify(await openConnection(o), snapshot ? parseSnapshot(snapshot) : undefined, followLog(o));
+      print(o.outputFormat, o.outputFormat === "json" ? r : `task ${r.upid}: ${r.status.exitstatus ?? r.status.state}`, undefined);
       if (r.status.exitstatus && r.status.exitstatus !== "OK") throw taskFailed(r.status, "verification", "ERR_VERIFY_FAILED");
     });
 

@@ -5,7 +5,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { FixedIndexReader } from "@cairn/format";
+import { FixedIndexReader, encodeDynamicIndex } from "@cairn/format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, startCli, startTestServer, type TestServer } from "./helpers.js";
 
@@ -59,6 +59,38 @@ describe("interrupted and failed commands", () => {
       expect(JSON.parse(list.stdout)).toEqual([]);
     });
   }
+
+  it("gc prints its task log as it runs, and Ctrl-C stops the task on the server", async () => {
+    // 1500 indexes naming 30 missing chunks each: a GC long enough to be stopped mid-run
+    const snap = path.join(t.dir, "store1", "host", "many", "2023-11-14T22:13:20Z");
+    fs.mkdirSync(snap, { recursive: true });
+    for (let f = 0; f < 1500; f++) {
+      const entries = Array.from({ length: 30 }, (_, i) => ({ end: (i + 1) * 4096, digest: crypto.randomBytes(32) }));
+      fs.writeFileSync(path.join(snap, `a${f}.didx`), encodeDynamicIndex({ entries }));
+    }
+    try {
+      const run = startCli(["gc"], t.env);
+      let out = "";
+      run.child.stdout?.on("data", (c: Buffer) => {
+        out += c.toString();
+      });
+      await until(() => /starting task (UPID:\S+)/.test(out), 30_000, "the task's first log line");
+      const upid = /starting task (UPID:\S+)/.exec(out)![1];
+      run.child.kill("SIGINT");
+      const r = await run.done;
+      expect(r.code).toBe(130);
+      expect(r.stderr).toMatch(LINE);
+      expect(r.stderr).toContain(`task ${upid} was stopped on the server`);
+      let state = "running";
+      for (let i = 0; i < 100 && state === "running"; i++) {
+        state = JSON.parse((await runCli(["task", "log", upid, "--output-format", "json"], t.env)).stdout).status.state;
+        if (state === "running") await new Promise((res) => setTimeout(res, 100));
+      }
+      expect(state).toBe("aborted");
+    } finally {
+      fs.rmSync(path.join(t.dir, "store1", "host", "many"), { recursive: true, force: true });
+    }
+  });
 
   it("a file-tree restore stopped midway keeps the finished files and removes the one being written", async () => {
     const b = await runCli(["backup", `root.cxar:${src}`, "--backup-id", "tree"], t.env);

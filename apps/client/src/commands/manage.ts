@@ -1,10 +1,11 @@
 // The management commands over the REST API: `list` (groups), `snapshots`, `forget`, `prune`,
 // `gc`, `verify`, `status`, `task log`. Each returns plain data; cli.ts prints it as a table or
-// JSON. Long operations (GC, verify) are server tasks: we start them and wait for the end state.
+// JSON. Long operations (GC, verify) are server tasks: we start them and follow their log to the end.
 
 import type { GroupInfo, KeepOptions, PruneEntry, SnapshotInfo, TaskStatus } from "@cairn/protocol/client";
 import { type Connection, restClient } from "../connection.js";
 import { ClientError } from "../errors.js";
+import { onInterrupt } from "../interrupt.js";
 import { resolveSnapshotTime } from "../remote.js";
 import { formatSnapshot, type GroupSpec, type SnapshotSpec } from "../snapshot-spec.js";
 
@@ -46,20 +47,44 @@ export interface TaskResult {
   log: string[];
 }
 
-async function runTask(conn: Connection, start: (c: ReturnType<typeof restClient>) => Promise<string>): Promise<TaskResult> {
+/**
+ * Starts a server task and follows it to its end, however long (a GC of a large store takes
+ * hours): each new log line goes to `onLine` as it appears, as PBS's client shows a task's log.
+ * Ctrl-C stops the task on the server, then cairn exits.
+ */
+async function runTask(conn: Connection, start: (c: ReturnType<typeof restClient>) => Promise<string>, onLine?: (line: string) => void): Promise<TaskResult> {
   return withClient(conn, async (c) => {
     const upid = await start(c);
-    const status = await c.waitTask(upid, 100);
-    const log = (await c.taskLog(upid)).map((l) => l.t);
-    return { upid, status, log };
+    const stopped = onInterrupt(`task ${upid} was stopped on the server`, async () => {
+      await c.stopTask(upid).catch(() => {});
+    });
+    try {
+      const log: string[] = [];
+      const follow = async () => {
+        for (const l of await c.taskLog(upid, log.length)) {
+          log.push(l.t);
+          onLine?.(l.t);
+        }
+      };
+      let status: TaskStatus;
+      for (let wait = 50; ; wait = Math.min(1000, wait * 2)) {
+        status = await c.taskStatus(upid);
+        await follow();
+        if (status.state !== "running") break;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+      return { upid, status, log };
+    } finally {
+      stopped();
+    }
   });
 }
 
-export function gc(conn: Connection): Promise<TaskResult> {
-  return runTask(conn, (c) => c.startGc(conn.store));
+export function gc(conn: Connection, onLine?: (line: string) => void): Promise<TaskResult> {
+  return runTask(conn, (c) => c.startGc(conn.store), onLine);
 }
 
-export function verify(conn: Connection, spec?: SnapshotSpec): Promise<TaskResult> {
+export function verify(conn: Connection, spec?: SnapshotSpec, onLine?: (line: string) => void): Promise<TaskResult> {
   return runTask(conn, async (c) => {
     const sel: Record<string, unknown> = { ns: conn.ns };
     if (spec) {
@@ -68,7 +93,7 @@ export function verify(conn: Connection, spec?: SnapshotSpec): Promise<TaskResul
       if (spec.time !== undefined) sel["backup-time"] = spec.time;
     }
     return c.verify(conn.store, sel);
-  });
+  }, onLine);
 }
 
 export function status(conn: Connection) {
