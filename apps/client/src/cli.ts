@@ -165,7 +165,8 @@ export function buildProgram(): Command {
       const list = await listSnapshots(await openConnection(o), g);
       print(o.outputFormat, list, list, [
         { header: "snapshot", get: (s) => formatSnapshot(s["backup-type"], s["backup-id"], s["backup-time"]) },
-        { header: "size", get: (s) => (s.size === undefined ? "" : humanBytes(s.size)), right: true },
+        // a backup still running (or one whose client vanished) has no manifest yet: no size to show
+        { header: "size", get: (s) => (!s.finished ? "unfinished" : s.size === undefined ? "" : humanBytes(s.size)), right: true },
         { header: "files", get: (s) => s.files.map((f) => f.filename).filter((f) => f !== "index.json.blob").join(" ") },
         { header: "verify", get: (s) => s.verification?.state ?? "" },
         { header: "protected", get: (s) => (s.protected ? "yes" : "") },

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { decodeBlob } from "@cairn/format";
-import { BackupReader } from "@cairn/protocol/client";
+import { BackupReader, BackupWriter } from "@cairn/protocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTree, runCli, startTestServer, type TestServer } from "./helpers.js";
 
@@ -115,6 +115,26 @@ describe("catalog, single-file restore, listings, prune and forget", () => {
     expect(again.stderr).toBe("");
     const left = JSON.parse((await runCli(["snapshots", "host/held", "--output-format", "json"], t.env)).stdout);
     expect(left.map((x: { "backup-time": number }) => x["backup-time"])).toEqual([held[2]]);
+  });
+
+  it("a backup still running is listed as unfinished", async () => {
+    const w = await BackupWriter.start({
+      port: t.srv.port,
+      host: "127.0.0.1",
+      fingerprint: t.srv.fingerprint,
+      auth: { tokenId: "admin@pbs!t", secret: t.env.CAIRN_PASSWORD },
+      store: "store1",
+      backupType: "host",
+      backupId: "running",
+      backupTime: 1_700_000_000,
+    });
+    try {
+      const r = await runCli(["snapshots", "host/running"], t.env);
+      expect(r.stdout).toMatch(/^host\/running\/2023-11-14T22:13:20Z\s+unfinished\s/m);
+      expect(JSON.parse((await runCli(["snapshots", "host/running", "--output-format", "json"], t.env)).stdout)[0].finished).toBe(false);
+    } finally {
+      await w.abort();
+    }
   });
 
   it("runs gc, verify and status, and shows a task log", async () => {
