@@ -25,10 +25,16 @@ export function readdirOrEmpty(dir: string): fs.Dirent[] {
 }
 
 /** Write a small file atomically: `<file>.tmp` then rename. */
+/** Writes `file` through `<file>.tmp` and a rename; on a failure (a full disk) the temp file goes. */
 export function writeFileAtomic(file: string, data: string | Buffer): void {
   const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined, what: string, makeError: (m: string) => Error): void {
