@@ -179,6 +179,22 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
   };
 
   /**
+   * Symlinks, fifos and devices with more than one name keep their links, as files do (and as
+   * pxar and tar do): the second name is a hardlink entry to the first. True when `e` was added so.
+   */
+  const otherLink = (e: WalkEntry): boolean => {
+    if (e.stat.nlink <= 1n) return false;
+    const first = links.get(`${e.stat.dev}:${e.stat.ino}`);
+    if (!first) return false;
+    addEntry("hardlink", entryMeta(e.stat, e.rel), e, first);
+    stats.hardlinks++;
+    return true;
+  };
+  const firstLink = (e: WalkEntry): void => {
+    if (e.stat.nlink > 1n) links.set(`${e.stat.dev}:${e.stat.ino}`, e.rel);
+  };
+
+  /**
    * The rest of a file that shrank while read: warns, then yields the short piece `buf` (`got`
    * bytes read at `pos`) zero-filled to its length, and zeros up to the declared `size`.
    */
@@ -437,12 +453,19 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
           warn(makeWarning(e.rel, code === "ENOENT" ? "vanished" : "replaced", `cannot read link: ${(err as Error).message}`));
           continue;
         }
-        addEntry("symlink", entryMeta(e.stat, e.rel), e, target);
+        if (otherLink(e)) continue;
+        const meta = entryMeta(e.stat, e.rel);
+        if (e.stat.nlink > 1n) meta.flags |= FLAG_HAS_LINKS;
+        addEntry("symlink", meta, e, target);
+        firstLink(e);
         stats.symlinks++;
       } else if (e.kind === "device" || e.kind === "fifo") {
+        if (otherLink(e)) continue;
         const meta = entryMeta(e.stat, e.rel);
         if (e.kind === "device") meta.rdev = e.stat.rdev;
+        if (e.stat.nlink > 1n) meta.flags |= FLAG_HAS_LINKS;
         addEntry(e.kind, meta, e);
+        firstLink(e);
         if (e.kind === "device") stats.devices++;
         else stats.fifos++;
       } else {

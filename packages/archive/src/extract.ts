@@ -272,6 +272,8 @@ interface OpenDir {
 export class Extractor {
   private readonly stack: OpenDir[] = [];
   private readonly links = new Map<string, Buffer>();
+  /** First names of linked fifos/devices that could not be made: their other names are skipped too. */
+  private readonly skippedLinks = new Set<string>();
   private readonly stats: ExtractStats;
   private readonly warn: WarningHandler;
   private readonly owner: boolean;
@@ -465,27 +467,36 @@ export class Extractor {
           () => symlink(ev.target, abs),
         );
         await this.applyMeta(abs, ev.meta, true, true);
+        if (ev.meta.flags & FLAG_HAS_LINKS) this.links.set(pathKey(this.archivePath(ev.path)), abs);
         this.stats.symlinks++;
         return;
       case "hardlink": {
         await this.drain();
         await this.drainWriter();
         const first = this.links.get(pathKey(ev.target));
+        if (this.skippedLinks.has(pathKey(ev.target))) {
+          this.warn(makeWarning(ev.path, "node-skipped", "not restored: it is another name of a node that could not be made"));
+          return;
+        }
         if (first) {
           await this.fsCall(
             () => linkSync(first, abs),
             () => link(first, abs),
           );
         } else if (!(this.hooks.hardlinkFallback && (await this.hooks.hardlinkFallback(ev.target, abs, ev.path)))) {
-          throw new ArchiveError("ERR_ARCHIVE_ESCAPE", "hardlink target is not a file extracted by this run", { path: ev.path, offset: ev.offset });
+          throw new ArchiveError("ERR_ARCHIVE_ESCAPE", "hardlink target is not an entry extracted by this run", { path: ev.path, offset: ev.offset });
         }
         this.stats.hardlinks++;
         return;
       }
       case "device":
       case "fifo":
-        if (!(await this.makeNode(abs, ev.path, ev.meta, ev.kind))) return;
+        if (!(await this.makeNode(abs, ev.path, ev.meta, ev.kind))) {
+          if (ev.meta.flags & FLAG_HAS_LINKS) this.skippedLinks.add(pathKey(this.archivePath(ev.path)));
+          return;
+        }
         await this.applyMeta(abs, ev.meta, false);
+        if (ev.meta.flags & FLAG_HAS_LINKS) this.links.set(pathKey(this.archivePath(ev.path)), abs);
         if (ev.kind === "device") this.stats.devices++;
         else this.stats.fifos++;
         return;

@@ -179,7 +179,8 @@ export function decodePrefix(b: Buffer, offset: number, path?: Buffer): Prefix {
   const bodyLen = b.readUInt32LE(PREFIX_OFF_BODY_LEN);
   if (type < RecordType.DIR || type > RecordType.GOODBYE)
     throw new ArchiveError("ERR_ARCHIVE_CORRUPT", `unknown record type ${type}`, { offset, path });
-  if ((flags & ~KNOWN_FLAGS) !== 0 || (flags !== 0 && type !== RecordType.FILE))
+  // HAS_LINKS marks the first name of a multiply linked node: a file, symlink, device or fifo
+  if ((flags & ~KNOWN_FLAGS) !== 0 || (flags !== 0 && type !== RecordType.FILE && type !== RecordType.SYMLINK && type !== RecordType.DEVICE && type !== RecordType.FIFO))
     throw new ArchiveError("ERR_ARCHIVE_CORRUPT", `unknown record flags 0x${flags.toString(16)}`, { offset, path });
   if (type === RecordType.GOODBYE ? bodyLen !== GOODBYE_BODY_SIZE : bodyLen < ENTRY_FIXED_SIZE || bodyLen > BODY_MAX)
     throw new ArchiveError("ERR_ARCHIVE_CORRUPT", `bad body length ${bodyLen} for record type ${type}`, { offset, path });
@@ -221,7 +222,8 @@ const MODE_TYPE_OF_KIND: Record<EntryKind, number[]> = {
   dir: [S_IFDIR],
   file: [S_IFREG],
   symlink: [S_IFLNK],
-  hardlink: [S_IFREG],
+  // the second name of a file, symlink, device or fifo carries that node's mode
+  hardlink: [S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO],
   device: [S_IFCHR, S_IFBLK],
   fifo: [S_IFIFO],
 };

@@ -38,7 +38,7 @@ async function placeEntry(extractor: Extractor, cat: Awaited<ReturnType<typeof a
   if (e.kind === "hardlink") {
     const { parsed } = await readRecord(metadataReader(archive), e);
     const first = await cat.lookup(parsed.tail);
-    if (first?.kind !== "file") throw new ArchiveError("ERR_ARCHIVE_CORRUPT", "hardlink target not in catalog", { path: e.path });
+    if (!first || first.kind === "dir" || first.kind === "hardlink") throw new ArchiveError("ERR_ARCHIVE_CORRUPT", "hardlink target not in catalog", { path: e.path });
     return placeEntry(extractor, cat, archive, first, dest);
   }
   const { parsed, end } = await readRecord(metadataReader(archive), e);
@@ -98,7 +98,7 @@ export async function restoreSubtree(catalog: CatalogSource, archive: ArchiveRea
   let extractor: Extractor | undefined;
   const hardlinkFallback = async (targetPath: Buffer, destAbs: Buffer, linkPath: Buffer): Promise<boolean> => {
     const first = await cat.lookup(targetPath);
-    if (first?.kind !== "file") return false;
+    if (!first || first.kind === "dir" || first.kind === "hardlink") return false;
     warn(makeWarning(linkPath, "hardlink-outside", "hardlink target lies outside the restored subtree; restored as a copy"));
     await placeEntry(extractor!, cat, archive, first, destAbs);
     return true;
