@@ -10,7 +10,8 @@ export const EXCLUDE_FILE_NAME = ".cxarexclude";
 /** One set of patterns anchored at `base` (archive path of the folder they belong to). */
 export interface ExcludeRules {
   base: Buffer;
-  patterns: string;
+  /** An exclude file's text (one pattern per line), or patterns one each (`--exclude`: a pattern may hold a newline). */
+  patterns: string | string[];
 }
 
 /**
@@ -94,7 +95,7 @@ export function rulesFromOption(globs: readonly string[] | undefined): ExcludeRu
   if (!globs || globs.length === 0) return [];
   checkExcludePatterns(globs);
   // option globs are JS strings (UTF-8 intent); match them as the same bytes names carry
-  return [{ base: Buffer.alloc(0), patterns: globs.map((g) => Buffer.from(g, "utf8").toString("latin1")).join("\n") }];
+  return [{ base: Buffer.alloc(0), patterns: globs.map((g) => Buffer.from(g, "utf8").toString("latin1")) }];
 }
 
 /**

@@ -35,6 +35,16 @@ describe("exclusions", () => {
     expect(got).toContain("keep.txt");
   });
 
+  it("an option glob holding a newline matches that one name, as written", async () => {
+    await writeFile(join(src, "new\nline"), "x");
+    await writeFile(join(src, "new"), "x");
+    await writeFile(join(src, "line"), "x");
+    const got = await archivedPaths(src, ["new\nline"]);
+    expect(got).not.toContain("new\nline");
+    expect(got).toContain("new");
+    expect(got).toContain("line");
+  });
+
   it("applies .cxarexclude files relative to their folder, inherited downward, deeper rules winning", async () => {
     await writeFile(join(src, ".cxarexclude"), "*.tmp\n/node_modules\n");
     await writeFile(join(src, "a", ".cxarexclude"), Buffer.concat([Buffer.from("*.log\n/keep.tmp\n"), Buffer.from([0x64, 0xe9]), Buffer.from(".*\n")]));
