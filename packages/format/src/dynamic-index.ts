@@ -265,7 +265,10 @@ export class DynamicIndexWriter {
 
   #throwIfBroken(): void {
     if (this.#state === "broken") {
-      throw new FormatError("ERR_WRITER_CLOSED", `dynamic index writer for ${this.path} broke on a write error`, { cause: this.#failure });
+      // a full disk stays a full disk (the server answers it as ERR_NO_SPACE), on every later call too
+      const code = (this.#failure as { code?: unknown } | undefined)?.code;
+      if (code === "ENOSPC" || code === "EDQUOT") throw this.#failure;
+      throw new FormatError("ERR_WRITER_CLOSED", `dynamic index writer for ${this.path} broke on a write error (${(this.#failure as Error)?.message})`, { cause: this.#failure });
     }
   }
 
