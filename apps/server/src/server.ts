@@ -96,6 +96,17 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       const code = err.code === "FST_ERR_MAX_PARAM_LENGTH" ? "ERR_BAD_NAME" : "ERR_BAD_REQUEST";
       (reply as unknown as FastifyReply).status(400).send(new ProtocolError(code, err.message).toBody());
     },
+    // A request node's HTTP parser cannot read (garbage, headers over 16 KiB) never reaches a
+    // route: it is answered here in the same `{error: {code, message}}` shape as every other error.
+    clientErrorHandler: (err: Error & { code?: string }, socket: net.Socket) => {
+      if (err.code === "ECONNRESET" || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const [status, text] = err.code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large"] : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? [408, "Request Timeout"] : [400, "Bad Request"];
+      const body = JSON.stringify(new ProtocolError("ERR_BAD_REQUEST", `the HTTP request could not be read (${err.code ?? "parse error"}: ${err.message})`).toBody());
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
   }) as unknown as FastifyInstance;
 
   const ctx: ServerContext = {

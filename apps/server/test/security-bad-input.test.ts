@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
+import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeBlob } from "@cairn/format";
 import { BackupReader, BackupWriter, CairnClient, ProtocolError } from "@cairn/protocol";
@@ -48,6 +49,32 @@ describe("bad input and security", () => {
     backupType: "host" as const,
     backupId: id,
     backupTime: time,
+  });
+
+  it("answers an HTTP request it cannot parse in its own error shape (400, and 431 for oversized headers)", async () => {
+    const raw = async (request: string): Promise<{ status: number; body: { error?: { code?: string; message?: string } } }> => {
+      const socket = tls.connect({ host: "127.0.0.1", port: Number(new URL(t.conn.url).port), rejectUnauthorized: false });
+      await new Promise<void>((r, j) => socket.once("secureConnect", () => r()).once("error", j));
+      socket.write(request);
+      const text = await new Promise<string>((r) => {
+        let got = "";
+        socket.on("data", (c: Buffer) => {
+          got += c.toString("latin1");
+        });
+        socket.on("close", () => r(got));
+      });
+      const [head, body] = text.split("\r\n\r\n");
+      return { status: Number(head.split(" ")[1]), body: JSON.parse(body) };
+    };
+    const garbage = await raw("NOT HTTP AT ALL\r\n\r\n");
+    expect(garbage.status).toBe(400);
+    expect(garbage.body.error?.code).toBe("ERR_BAD_REQUEST");
+    expect(garbage.body.error?.message).toMatch(/the HTTP request could not be read \(HPE_/);
+    const big = await raw(`GET /api2/json/version HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`);
+    expect(big.status).toBe(431);
+    expect(big.body.error?.code).toBe("ERR_BAD_REQUEST");
+    // the server goes on serving
+    expect((await t.client(t.admin).version()).version).toBeDefined();
   });
 
   it("refuses a request without or with a wrong token (401)", async () => {
