@@ -233,6 +233,7 @@ async function backupOnce(opts: BackupOptions, backupTime: number, withBase: boo
       session = await starting?.catch(() => undefined);
       await session?.abort();
     },
+    // (the job stays registered after a finished backup: see the finally below)
   );
   starting = BackupWriter.start({
     ...conn.connect,
@@ -440,7 +441,8 @@ async function backupOnce(opts: BackupOptions, backupTime: number, withBase: boo
     await writer.abort().catch(() => {});
     throw err;
   } finally {
-    stopped();
+    // once the server has finished the snapshot, a Ctrl-C from here to the summary still says it was kept
+    if (!writer.finished) stopped();
     await prevReader?.close().catch(() => {});
     await pool.close();
   }

@@ -55,9 +55,15 @@ export interface TaskResult {
 async function runTask(conn: Connection, start: (c: ReturnType<typeof restClient>) => Promise<string>, onLine?: (line: string) => void): Promise<TaskResult> {
   return withClient(conn, async (c) => {
     const upid = await start(c);
-    const stopped = onInterrupt(`task ${upid} was stopped on the server`, async () => {
-      await c.stopTask(upid).catch(() => {});
-    });
+    // stopped at the last moment, the task may have ended on its own: the line says which
+    let final: TaskStatus | undefined;
+    const stopped = onInterrupt(
+      () => (final && final.state !== "aborted" && final.state !== "running" ? `task ${upid} had already ended (${final.exitstatus ?? final.state}) when it was to be stopped` : `task ${upid} was stopped on the server`),
+      async () => {
+        await c.stopTask(upid).catch(() => {});
+        final = await c.waitTask(upid, 50, 3000).catch(() => undefined);
+      },
+    );
     try {
       const log: string[] = [];
       const follow = async () => {
