@@ -211,7 +211,9 @@ export async function runVerify(store: DataStore, opts: VerifyOptions = {}): Pro
             }
           }
         } catch (err) {
-          if (errnoCode(err) === "ENOENT" || isDatastoreError(err) || isFormatError(err)) {
+          // any file it cannot read (missing, a folder, no permission, an I/O error) fails this snapshot, not the whole run
+          const errno = errnoCode(err);
+          if ((typeof errno === "string" && /^E[A-Z]+$/.test(errno)) || isDatastoreError(err) || isFormatError(err)) {
             entry.errors.push(`${f.filename}: ${existsSync(dir) ? "missing or unreadable" : "snapshot vanished"} (${(err as Error).message})`);
           } else throw err;
         }

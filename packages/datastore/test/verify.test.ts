@@ -128,6 +128,18 @@ describe("verify", () => {
     expect(errors).toContain("root.pxar.didx: index checksum does not match");
   });
 
+  it("an index it cannot read (a folder in its place) fails that snapshot; the others are still verified", async () => {
+    const { store } = await setup();
+    for (const time of [T, T + 1]) await backup(store, { time }, chunks(2, 300 + time - T));
+    const bad = path.join(store.layout.snapshotPath(snap(T)), "root.pxar.didx");
+    fs.rmSync(bad);
+    fs.mkdirSync(bad);
+    const r = await store.verify();
+    expect(r.ok).toBe(false);
+    expect(r.snapshots.map((x) => x.outcome)).toEqual(["failed", "ok"]);
+    expect(r.snapshots[0].errors.join("\n")).toMatch(/root\.pxar\.didx: missing or unreadable \(EISDIR/);
+  });
+
   it("skipVerifiedWithinDays and onlyUnverified skip snapshots", async () => {
     const { store } = await setup();
     await backup(store, { time: T }, chunks(1));
