@@ -34,6 +34,8 @@ export interface VerifyOptions {
   onlyUnverified?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: VerifyProgress) => void;
+  /** Each snapshot's result as soon as it is final (a task log shows them as they come). */
+  onSnapshot?: (r: SnapshotVerifyResult) => void;
   /** Task id stored in verify_state (default: a PBS-style UPID made here). */
   upid?: string;
   /** Wait for a snapshot's lock this long before skipping it (default 0). */
@@ -130,6 +132,8 @@ export async function runVerify(store: DataStore, opts: VerifyOptions = {}): Pro
   };
 
   for (let k = 0; k < targets.length; k++) {
+    // the previous snapshot's outcome is final now (every path through the loop body ends it)
+    if (k > 0) opts.onSnapshot?.(result.snapshots[k - 1]);
     if (opts.signal?.aborted) throw new DatastoreError("ERR_ABORTED", "verify aborted", { resource: upid });
     const snap = targets[k];
     const name = snapshotToString(snap);
@@ -230,6 +234,7 @@ export async function runVerify(store: DataStore, opts: VerifyOptions = {}): Pro
       lock.release();
     }
   }
+  if (targets.length > 0) opts.onSnapshot?.(result.snapshots[targets.length - 1]);
   opts.onProgress?.({ done: targets.length, total: targets.length, snapshot: "" });
   result.corruptChunks = [...corrupt];
   result.missingChunks = [...missing];

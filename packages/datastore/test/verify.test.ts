@@ -140,6 +140,18 @@ describe("verify", () => {
     expect(r.snapshots[0].errors.join("\n")).toMatch(/root\.pxar\.didx: missing or unreadable \(EISDIR/);
   });
 
+  it("reports each snapshot's result as soon as it is final, before the next one starts", async () => {
+    const { store } = await setup();
+    for (const time of [T, T + 1, T + 2]) await backup(store, { time }, chunks(1, 400 + time - T));
+    const seen: string[] = [];
+    const r = await store.verify({
+      onProgress: (p) => seen.push(`start ${p.done}`),
+      onSnapshot: (x) => seen.push(`${x.snapshot.time - T}: ${x.outcome}`),
+    });
+    expect(r.ok).toBe(true);
+    expect(seen).toEqual(["start 0", "0: ok", "start 1", "1: ok", "start 2", "2: ok", "start 3"]);
+  });
+
   it("skipVerifiedWithinDays and onlyUnverified skip snapshots", async () => {
     const { store } = await setup();
     await backup(store, { time: T }, chunks(1));

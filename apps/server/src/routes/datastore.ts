@@ -316,8 +316,8 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
           upid: t.upid,
           skipVerifiedWithinDays: b["ignore-verified"] ? (b["outdated-after"] ?? 36500) : undefined,
           onProgress: (p) => t.progress(p.total > 0 ? p.done / p.total : 1),
+          onSnapshot: (s) => t.log(`${snapshotToString(s.snapshot)}: ${s.outcome}${s.errors.length ? ` (${s.errors.join("; ")})` : ""}`),
         });
-        for (const s of r.snapshots) t.log(`${snapshotToString(s.snapshot)}: ${s.outcome}${s.errors.length ? ` (${s.errors.join("; ")})` : ""}`);
         for (const c of r.corruptChunks) t.log(`corrupt chunk ${c}`);
         for (const c of r.missingChunks) t.log(`missing chunk ${c}`);
         const line = `checked ${r.chunksChecked} chunks, ${r.corruptChunks.length} corrupt, ${r.missingChunks.length} missing`;
