@@ -176,7 +176,10 @@ export class SessionTransport {
 
   #answerError(id: number, err: unknown): void {
     const pe = toProtocolError(err);
-    if (pe.status >= 500) this.#log.error({ err }, "session request failed");
+    // a request still running when its session closed fails on the closed files: that is the
+    // close (logged once by the session), not a server fault
+    if (pe.status >= 500 && !this.#closed) this.#log.error({ err }, "session request failed");
+    else if (pe.status >= 500) this.#log.debug({ code: pe.code, message: pe.message }, "request of a closed session failed");
     this.#send(encodeFrame({ id, ok: false, error: { code: pe.code, message: pe.message } }));
   }
 
