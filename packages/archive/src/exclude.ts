@@ -69,11 +69,20 @@ function bracketEnd(s: string, open: number): number | string {
   return `has a '[' at position ${open + 1} with no closing ']' (write \\[ for a literal [)`;
 }
 
+/**
+ * A pattern quoted for a message: JSON string syntax, which escapes C0 controls, plus `\uXXXX`
+ * for what JSON leaves raw but a terminal would act on (DEL, C1 controls, separators,
+ * bidirectional overrides, invisible characters), as names in listings are escaped.
+ */
+export function quotePattern(pattern: string): string {
+  return JSON.stringify(pattern).replace(/[\u007f-\u009f\u200b\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 /** Throws `ERR_ARCHIVE_BAD_PATTERN` naming the first pattern that cannot work. */
 export function checkExcludePatterns(globs: readonly string[] | undefined): void {
   for (const g of globs ?? []) {
     const problem = excludePatternProblem(g);
-    if (problem !== null) throw new ArchiveError("ERR_ARCHIVE_BAD_PATTERN", `exclude pattern ${JSON.stringify(g)} ${problem}`);
+    if (problem !== null) throw new ArchiveError("ERR_ARCHIVE_BAD_PATTERN", `exclude pattern ${quotePattern(g)} ${problem}`);
   }
 }
 

@@ -43,7 +43,7 @@ export {
 export { type RandomAccessReader, type FileReader, type ReadCounter, bufferReader, openFileReader, countingReader, readerStream } from "./random-access.js";
 export { type ByteSink, type CollectSink, type FileSink, collectSink, openFileSink } from "./sinks.js";
 export { type ArchiveWarning, type WarningReason, type WarningHandler, defaultWarningHandler } from "./warnings.js";
-export { EXCLUDE_FILE_NAME, checkExcludePatterns, excludePatternProblem } from "./exclude.js";
+export { EXCLUDE_FILE_NAME, checkExcludePatterns, excludePatternProblem, quotePattern } from "./exclude.js";
 export type { WalkOptions } from "./walker.js";
 export { type EncodeOptions, type EncodeStats, encodeArchive, newEncodeStats } from "./encoder.js";
 export { type PayloadSink, type ReuseDecider, type ReuseHint, CopyingPayloadSink } from "./split.js";

@@ -5,7 +5,7 @@
 import type { BigIntStats } from "node:fs";
 import { constants as fsc, lstat as fsLstat, lstatSync, readdirSync } from "node:fs";
 import { open, readdir, stat } from "node:fs/promises";
-import { DirMatcher, EXCLUDE_FILE_NAME, type ExcludeRules, rulesFromOption, sanitizeExcludeFile } from "./exclude.js";
+import { DirMatcher, EXCLUDE_FILE_NAME, type ExcludeRules, quotePattern, rulesFromOption, sanitizeExcludeFile } from "./exclude.js";
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from "./format.js";
 import { AdaptiveIo } from "./internal/adaptive-io.js";
 import { fsJoin, joinPath } from "./internal/paths.js";
@@ -208,7 +208,7 @@ async function openFrame(frame: Frame, excludeFile: Buffer | null, warn: Warning
       }
       const where = joinPath(entry.rel, excludeFile);
       const patterns = sanitizeExcludeFile(text.toString("latin1"), (line, problem) =>
-        warn(makeWarning(where, "bad-pattern", `exclude pattern ${JSON.stringify(Buffer.from(line, "latin1").toString("utf8"))} ${problem}; line ignored`)),
+        warn(makeWarning(where, "bad-pattern", `exclude pattern ${quotePattern(Buffer.from(line, "latin1").toString("utf8"))} ${problem}; line ignored`)),
       );
       frame.rules = [...frame.rules, { base: entry.rel, patterns }];
     } catch (e) {

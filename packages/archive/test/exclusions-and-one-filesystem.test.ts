@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type ArchiveWarning, ArchiveError, collectSink, excludePatternProblem, newEncodeStats, openCatalog } from "../src/index.js";
+import { type ArchiveWarning, ArchiveError, checkExcludePatterns, collectSink, excludePatternProblem, newEncodeStats, openCatalog, quotePattern } from "../src/index.js";
 import { encodeToBuffer, removeDir, tempDir } from "./helpers/tree.js";
 
 async function archivedPaths(root: string, exclude?: string[], onWarning?: (w: ArchiveWarning) => void): Promise<string[]> {
@@ -33,6 +33,13 @@ describe("exclusions", () => {
     expect(got).not.toContain("node_modules/");
     expect(got).not.toContain("build");
     expect(got).toContain("keep.txt");
+  });
+
+  it("quotes a bad pattern in messages with every control, bidi and invisible character escaped", () => {
+    expect(quotePattern("a\u202e[z-a]")).toBe('"a\\u202e[z-a]"');
+    expect(quotePattern("\u001b[x\u0085\u007f")).toBe('"\\u001b[x\\u0085\\u007f"');
+    expect(quotePattern("*.log")).toBe('"*.log"');
+    expect(() => checkExcludePatterns(["ok", "x\u2028["])).toThrow(/exclude pattern "x\\u2028\[" has a/);
   });
 
   it("an option glob holding a newline matches that one name, as written", async () => {
