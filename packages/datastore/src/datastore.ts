@@ -133,6 +133,8 @@ export class DataStore {
   /** Create a datastore in `dir` (made if missing; must hold no store and nothing but hidden entries and lost+found). */
   static async create(dir: string, opts: CreateOptions = {}): Promise<DataStore> {
     const layout = new Layout(path.resolve(dir));
+    const st = fs.statSync(layout.root, { throwIfNoEntry: false });
+    if (st && !st.isDirectory()) throw new DatastoreError("ERR_EXISTS", `${layout.root} exists and is not a folder`, { resource: layout.root });
     makeDirs(layout.root);
     if (existsSync(layout.chunkDir)) {
       throw new DatastoreError("ERR_EXISTS", `a datastore already exists in ${layout.root}`, { resource: layout.root });

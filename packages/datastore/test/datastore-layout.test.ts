@@ -49,6 +49,7 @@ describe("datastore create/open and layout", () => {
       message: expect.stringContaining(`${path.resolve(dir)} is not empty (it holds "host", "notes.txt")`),
     });
     expect(fs.readdirSync(dir).sort()).toEqual(["host", "notes.txt"]);
+    await expect(DataStore.create(path.join(dir, "notes.txt"), { lazyChunkFolders: true })).rejects.toMatchObject({ code: "ERR_EXISTS", message: expect.stringContaining("notes.txt exists and is not a folder") });
     const fresh = await tmpDir();
     cleanups.push(() => rmrf(fresh));
     fs.mkdirSync(path.join(fresh, "lost+found"));

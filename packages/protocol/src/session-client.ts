@@ -39,7 +39,7 @@ export class SessionClient {
     keepAlive(ws, {
       timeoutMs,
       onDead: (silent) => {
-        this.#fail(new ProtocolError("ERR_CONNECTION", `the server sent nothing for ${Math.round(silent / 1000)} s, not even an answer to a ping; giving up the session`));
+        this.#fail(new ProtocolError("ERR_CONNECTION", `the server sent nothing for ${Math.floor(silent / 1000)} s, not even an answer to a ping; giving up the session`));
         ws.terminate();
       },
     });
