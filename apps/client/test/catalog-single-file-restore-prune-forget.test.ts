@@ -142,6 +142,11 @@ describe("catalog, single-file restore, listings, prune and forget", () => {
     expect(gc.stderr).toBe("");
     const g = JSON.parse(gc.stdout);
     expect(g.status.state).not.toBe("running");
+    // the log says how far each phase got, a line per 10%, as PBS's GC log does
+    expect(g.log).toContain("phase 2: sweeping unused chunks");
+    expect(g.log.filter((l: string) => /^marked \d+% \(\d+ of \d+ index files\)$/.test(l)).at(-1)).toMatch(/^marked 100% /);
+    expect(g.log.filter((l: string) => l.startsWith("swept "))).toHaveLength(10);
+    expect(g.log.indexOf("phase 2: sweeping unused chunks")).toBeGreaterThan(g.log.findIndex((l: string) => l.startsWith("phase 1: marking the chunks of")));
     const v = await runCli(["verify", "--output-format", "json"], t.env);
     expect(v.stderr).toBe("");
     const st = await runCli(["status", "--output-format", "json"], t.env);

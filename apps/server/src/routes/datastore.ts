@@ -262,12 +262,25 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
       if (ctx.handingOver) throw new ProtocolError("ERR_SHUTDOWN", "the server is restarting; start garbage collection again in a moment");
       const upid = tasks.start("garbage_collection", storeName, caller.authId, async (t) => {
         const entry = stores.entry(storeName);
+        // as PBS's task log: each phase's start, then a line per 10% done (a long GC shows it is moving)
+        let logged = { phase: "", decile: -1 };
         const s = await ds.garbageCollection({
           atimeSafetySeconds: nonNegative(entry.gcAtimeSafetySeconds),
           graceSeconds: nonNegative(entry.gcGraceSeconds),
           signal: t.signal,
           upid: t.upid,
-          onProgress: (p) => t.progress(p.phase === "mark" ? p.percent / 200 : 0.5 + p.percent / 200),
+          onProgress: (p) => {
+            t.progress(p.phase === "mark" ? p.percent / 200 : 0.5 + p.percent / 200);
+            if (logged.phase !== p.phase) {
+              logged = { phase: p.phase, decile: 0 };
+              t.log(p.phase === "mark" ? `phase 1: marking the chunks of ${p.total} index files` : "phase 2: sweeping unused chunks");
+            }
+            const decile = Math.floor(p.percent / 10);
+            if (decile > logged.decile && p.total > 0) {
+              logged.decile = decile;
+              t.log(`${p.phase === "mark" ? "marked" : "swept"} ${decile * 10}% (${p.done} of ${p.total} ${p.phase === "mark" ? "index files" : "chunk folders"})`);
+            }
+          },
         });
         for (const w of s.warnings) t.log(`WARN: ${w}`);
         const line = `removed ${s.removedChunks} chunks${s.removedTempChunks ? ` and ${s.removedTempChunks} stale temp files` : ""} (${s.removedBytes} bytes), pending ${s.pendingChunks}, kept ${s.diskChunks} chunks (${s.diskBytes} bytes), dedup factor ${s.dedupFactor.toFixed(2)}`;
