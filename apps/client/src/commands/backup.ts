@@ -167,8 +167,13 @@ function missingBaseChunk(err: unknown): boolean {
  */
 export async function backup(opts: BackupOptions): Promise<BackupSummary> {
   const backupTime = opts.backupTime ?? Math.floor(Date.now() / 1000);
+  const held = { release: () => {} };
+  const done = (summary: BackupSummary) => {
+    setImmediate(held.release);
+    return summary;
+  };
   try {
-    return await backupOnce(opts, backupTime, true);
+    return done(await backupOnce(opts, backupTime, true, held));
   } catch (err) {
     if (!missingBaseChunk(err) || interruptedBy()) throw err;
     process.stderr.write(`cairn: warning: ${(err as Error).message.replace(/^(dynamic|fixed)_append: /, "").replace(/: upload it$/, "")}; backing up again without the base snapshot\n`);
@@ -177,7 +182,7 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
   const until = Date.now() + 10_000;
   for (;;) {
     try {
-      return await backupOnce(opts, backupTime, false);
+      return done(await backupOnce(opts, backupTime, false, held));
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if ((code !== "ERR_BACKUP_RUNNING" && code !== "ERR_EXISTS") || Date.now() > until || interruptedBy()) throw err;
@@ -186,7 +191,7 @@ export async function backup(opts: BackupOptions): Promise<BackupSummary> {
   }
 }
 
-async function backupOnce(opts: BackupOptions, backupTime: number, withBase: boolean): Promise<BackupSummary> {
+async function backupOnce(opts: BackupOptions, backupTime: number, withBase: boolean, held: { release: () => void }): Promise<BackupSummary> {
   if (opts.sources.length === 0) throw new ClientError("ERR_USAGE", "nothing to back up: give at least one NAME.cxar:PATH or NAME.img:PATH");
   const names = new Set<string>();
   for (const s of opts.sources) {
@@ -233,7 +238,7 @@ async function backupOnce(opts: BackupOptions, backupTime: number, withBase: boo
       session = await starting?.catch(() => undefined);
       await session?.abort();
     },
-    // (the job stays registered after a finished backup: see the finally below)
+    // (after a finished backup the job stays registered until the summary is out: see the finally below)
   );
   starting = BackupWriter.start({
     ...conn.connect,
@@ -441,8 +446,10 @@ async function backupOnce(opts: BackupOptions, backupTime: number, withBase: boo
     await writer.abort().catch(() => {});
     throw err;
   } finally {
-    // once the server has finished the snapshot, a Ctrl-C from here to the summary still says it was kept
+    // once the server has finished the snapshot, a Ctrl-C from here until the caller has printed
+    // the summary still says it was kept: backup() lets the job go after this turn of the loop
     if (!writer.finished) stopped();
+    else held.release = stopped;
     await prevReader?.close().catch(() => {});
     await pool.close();
   }
