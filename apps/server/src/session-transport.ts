@@ -80,7 +80,7 @@ export class SessionTransport {
       });
     });
     ws.on("error", (err) => this.#log.warn({ err }, "session socket error"));
-    keepAlive(ws as unknown as Parameters<typeof keepAlive>[0], {
+    keepAlive(ws, {
       timeoutMs: sessionTimeoutMs,
       // while this end holds back reading, the client's pongs wait unread
       paused: () => this.#paused || budget.paused.has(this),
