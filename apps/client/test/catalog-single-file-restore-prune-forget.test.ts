@@ -23,6 +23,15 @@ describe("catalog, single-file restore, listings, prune and forget", () => {
   afterAll(async () => {
     await t?.close();
   });
+  /** Connection options for a session of the test server's admin token on store1, host group. */
+  const session = () => ({
+    port: t.srv.port,
+    host: "127.0.0.1",
+    fingerprint: t.srv.fingerprint,
+    auth: { tokenId: "admin@pbs!t", secret: t.env.CAIRN_PASSWORD },
+    store: "store1",
+    backupType: "host" as const,
+  });
 
   it("lists groups and snapshots as JSON and as tables", async () => {
     const g = await runCli(["list", "--output-format", "json"], t.env);
@@ -91,12 +100,7 @@ describe("catalog, single-file restore, listings, prune and forget", () => {
     }
     // a reader session (what a restore opens) holds the oldest snapshot
     const reader = await BackupReader.open({
-      port: t.srv.port,
-      host: "127.0.0.1",
-      fingerprint: t.srv.fingerprint,
-      auth: { tokenId: "admin@pbs!t", secret: t.env.CAIRN_PASSWORD },
-      store: "store1",
-      backupType: "host",
+      ...session(),
       backupId: "held",
       backupTime: held[0],
     });
@@ -119,12 +123,7 @@ describe("catalog, single-file restore, listings, prune and forget", () => {
 
   it("a backup still running is listed as unfinished", async () => {
     const w = await BackupWriter.start({
-      port: t.srv.port,
-      host: "127.0.0.1",
-      fingerprint: t.srv.fingerprint,
-      auth: { tokenId: "admin@pbs!t", secret: t.env.CAIRN_PASSWORD },
-      store: "store1",
-      backupType: "host",
+      ...session(),
       backupId: "running",
       backupTime: 1_700_000_000,
     });
