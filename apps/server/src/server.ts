@@ -146,6 +146,19 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     req.caller = authenticate(config, req.headers);
   });
 
+  // As PBS's router: a query parameter the route does not define is refused by name, instead of
+  // being ignored (a misspelt `backup-id` would otherwise widen a listing or a selection).
+  app.addHook("preValidation", async (req) => {
+    const props = (req.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined)?.properties;
+    if (!props) return;
+    for (const k of Object.keys((req.query ?? {}) as object)) {
+      if (!Object.hasOwn(props, k)) {
+        const known = Object.keys(props);
+        throw new ProtocolError("ERR_BAD_REQUEST", `unknown query parameter ${JSON.stringify(k)}${known.length ? ` (this route takes ${known.join(", ")})` : " (this route takes none)"}`);
+      }
+    }
+  });
+
   // Which process answered: during a reload two generations serve at once, and tests and
   // operators need to tell them apart.
   app.addHook("onSend", async (_req, reply) => {

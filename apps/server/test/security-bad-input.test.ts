@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
 import tls from "node:tls";
+import https from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeBlob } from "@cairn/format";
 import { BackupReader, BackupWriter, CairnClient, ProtocolError } from "@cairn/protocol";
@@ -75,6 +76,29 @@ describe("bad input and security", () => {
     expect(big.body.error?.code).toBe("ERR_BAD_REQUEST");
     // the server goes on serving
     expect((await t.client(t.admin).version()).version).toBeDefined();
+  });
+
+  it("refuses a query parameter the route does not define, by name (400), as PBS does", async () => {
+    const get = (q: string) =>
+      new Promise<{ status: number; body: { error?: { code?: string; message?: string } } }>((resolve, reject) => {
+        const req = https.get(
+          `${t.conn.url}/api2/json/admin/datastore/store1/snapshots?${q}`,
+          { rejectUnauthorized: false, headers: { authorization: `CAIRNAPIToken ${t.admin.tokenId}:${t.admin.secret}` } },
+          (res) => {
+            let text = "";
+            res.on("data", (c: Buffer) => {
+              text += c.toString();
+            });
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+          },
+        );
+        req.on("error", reject);
+      });
+    const typo = await get("backup-idd=web1");
+    expect(typo.status).toBe(400);
+    expect(typo.body.error?.code).toBe("ERR_BAD_REQUEST");
+    expect(typo.body.error?.message).toBe('unknown query parameter "backup-idd" (this route takes ns, backup-type, backup-id)');
+    expect((await get("backup-id=web1")).status).toBe(200);
   });
 
   it("refuses a request without or with a wrong token (401)", async () => {
