@@ -81,9 +81,13 @@ export function requirePriv(config: ConfigDir, caller: Caller, path: string, ...
  * May `authId` act as the owner of a group owned by `owner`? The owner itself, a user for the
  * groups of its own tokens, and a token for its user's groups.
  */
+/**
+ * As PBS's check_backup_owner: the owner itself, or a user acting on a group one of its own
+ * tokens owns. A token may not act on its user's groups, nor on a sibling token's.
+ */
 export function isOwner(authId: string, owner: string | undefined): boolean {
   if (owner === undefined) return false;
-  return owner === authId || userOf(owner) === authId || owner === userOf(authId);
+  return owner === authId || (owner.includes("!") && userOf(owner) === authId);
 }
 
 export function validateAclPath(path: string): string {

@@ -47,6 +47,66 @@ describe("access API", () => {
     await dora.close();
   });
 
+  it("a token acts only on its own groups and sees only its own tasks, as in PBS; its user may act on both", async () => {
+    const { config } = t;
+    createUser(config, "erin@pbs", "erin-password");
+    const a = { tokenId: "erin@pbs!a", secret: createToken(config, "erin@pbs!a") };
+    const b = { tokenId: "erin@pbs!b", secret: createToken(config, "erin@pbs!b") };
+    for (const id of ["erin@pbs", a.tokenId, b.tokenId]) setAcl(config, { path: "/datastore/store1", role: "DatastoreBackup", authId: id });
+    const backup = async (auth: { tokenId: string; secret: string } | { ticket: string }, id: string, time: number) => {
+      const w = await BackupWriter.start({ ...t.conn, auth, store: "store1", backupType: "host", backupId: id, backupTime: time });
+      const c = makeChunk(500, time % 1000);
+      const h = await w.createDynamicIndex("root.didx");
+      await h.addChunk(c.digest, 500, c.blob);
+      await h.close();
+      await w.finish();
+    };
+    const { client: erin, ticket } = await CairnClient.login({ ...t.conn, username: "erin@pbs", password: "erin-password" });
+    await backup({ ticket: ticket.ticket }, "erin-own", 1_700_000_000);
+    await backup(a, "erin-a", 1_700_000_000);
+    // a token may not write into its user's group nor a sibling's; the user may write into its token's
+    await expect(backup(a, "erin-own", 1_700_000_001)).rejects.toMatchObject({ status: 403 });
+    await expect(backup(b, "erin-a", 1_700_000_001)).rejects.toMatchObject({ status: 403 });
+    await backup({ ticket: ticket.ticket }, "erin-a", 1_700_000_002);
+    const ca = t.client(a);
+    const cb = t.client(b);
+    expect((await ca.listGroups("store1")).map((g) => g["backup-id"])).toEqual(["erin-a"]);
+    // tasks: b sees none of a's or the user's, and cannot stop them; the user sees its tokens'
+    const aTasks = (await ca.listTasks()).map((x) => x.upid);
+    expect(aTasks.length).toBeGreaterThan(0);
+    expect(await cb.listTasks()).toEqual([]);
+    await expect(cb.taskStatus(aTasks[0])).rejects.toMatchObject({ status: 404 });
+    await expect(cb.stopTask(aTasks[0])).rejects.toMatchObject({ status: 404 });
+    const userSees = (await erin.listTasks({ limit: 1000 })).map((x) => x.upid);
+    expect(userSees).toEqual(expect.arrayContaining(aTasks));
+    await erin.close();
+  });
+
+  it("a namespace the caller may not see is left out of the store's status and of a store-wide verify", async () => {
+    const { config } = t;
+    const admin = t.client(t.admin);
+    await admin.createNamespace("store1", "hidden");
+    const w = await BackupWriter.start({ ...t.conn, auth: t.admin, store: "store1", ns: "hidden", backupType: "vm", backupId: "999", backupTime: 1_700_000_000 });
+    const c = makeChunk(700, 77);
+    const h = await w.createDynamicIndex("root.didx");
+    await h.addChunk(c.digest, 700, c.blob);
+    await h.close();
+    await w.finish();
+    const r = t.addUser("rita", "DatastoreReader");
+    setAcl(config, { path: "/datastore/store1/hidden", role: "NoAccess", authId: "rita@pbs" });
+    setAcl(config, { path: "/datastore/store1/hidden", role: "NoAccess", authId: r.tokenId });
+    const rita = t.client(r);
+    expect((await admin.datastoreStatus("store1")).counts.vm?.groups).toBe(1);
+    expect((await rita.datastoreStatus("store1")).counts.vm).toBeUndefined();
+    const upid = await rita.verify("store1", {});
+    await rita.waitTask(upid);
+    const log = (await rita.taskLog(upid)).map((l) => l.t).join("\n");
+    expect(log).not.toContain("ns/hidden");
+    // nothing was written into its manifest either
+    expect((await admin.listSnapshots("store1", { ns: "hidden" }))[0].verification).toBeUndefined();
+    expect(log).toMatch(/TASK OK|checked/);
+  });
+
   it("accepts the ticket in a CAIRNAuthCookie header too", async () => {
     const { ticket } = await CairnClient.login({ ...t.conn, username: "admin@pbs", password: "password123" });
     const c = new CairnClient({ ...t.conn, auth: { ticket: ticket.ticket } });

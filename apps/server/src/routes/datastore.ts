@@ -207,9 +207,13 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
   app.route({
     ...DatastoreRoutes.status,
     handler: async (req) => {
-      const { ds, caller, full } = await access(req, undefined, "Datastore.Audit", "Datastore.Modify");
+      const { ds, caller, storeName } = await access(req, undefined, "Datastore.Audit", "Datastore.Modify");
       const counts: DatastoreStatus["counts"] = {};
       for (const ns of ds.listAllNamespaces()) {
+        // each namespace with the caller's privileges there (a NoAccess or unpropagated entry hides it)
+        const p = privileges(config, caller, datastorePath(storeName, ns));
+        const full = p.has("Datastore.Audit") || p.has("Datastore.Modify");
+        if (!full && !p.has("Datastore.Backup")) continue;
         for (const g of ds.listGroups(ns)) {
           if (!full && !isOwner(caller.authId, g.owner)) continue;
           const c = (counts[g.type] ??= { groups: 0, snapshots: 0 });
@@ -320,6 +324,16 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
         throw new ProtocolError("ERR_FORBIDDEN", `${caller.authId} may verify only its own groups (give backup-type and backup-id)`);
       } else if (b.ns) {
         snapshots = ds.listGroups(b.ns).flatMap((g) => ds.listSnapshotRefs(g));
+      } else {
+        // the whole store: only the namespaces where the caller may verify (an ACL below the
+        // store can take a namespace away)
+        const mayVerify = (ns: string) => {
+          const p = privileges(config, caller, datastorePath(storeName, ns));
+          return p.has("Datastore.Verify") || p.has("Datastore.Modify");
+        };
+        const all = ds.listAllNamespaces();
+        const allowed = all.filter(mayVerify);
+        if (allowed.length < all.length) snapshots = allowed.flatMap((ns) => ds.listGroups(ns).flatMap((g) => ds.listSnapshotRefs(g)));
       }
       const worker = b["backup-id"] ? `${storeName}-${b["backup-type"]}-${b["backup-id"]}` : storeName;
       const upid = tasks.start("verify", worker, caller.authId, async (t) => {

@@ -9,9 +9,11 @@ import { userOf } from "../auth.js";
 
 export function registerTaskRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { tasks, config } = ctx;
+  // As PBS's check_task_access: Sys.Audit on / sees every task; otherwise a caller sees its own,
+  // and a user those of its own tokens. A token does not see its user's or a sibling's tasks.
   const visible = (req: Parameters<typeof callerOf>[0], user: string) => {
     const c = callerOf(req);
-    return hasPriv(config, c, "/", "Sys.Audit") || userOf(user) === c.userid;
+    return hasPriv(config, c, "/", "Sys.Audit") || user === c.authId || (!c.isToken && userOf(user) === c.userid);
   };
 
   app.route({
