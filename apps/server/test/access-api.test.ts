@@ -71,6 +71,9 @@ describe("access API", () => {
     const ca = t.client(a);
     const cb = t.client(b);
     expect((await ca.listGroups("store1")).map((g) => g["backup-id"])).toEqual(["erin-a"]);
+    // a group asked for by name that is someone else's says so; one that does not exist is 404
+    await expect(cb.listSnapshots("store1", { "backup-type": "host", "backup-id": "erin-a" })).rejects.toMatchObject({ status: 403, code: "ERR_NOT_OWNER" });
+    await expect(cb.forgetSnapshot("store1", { "backup-type": "host", "backup-id": "no-such", "backup-time": 1 })).rejects.toMatchObject({ status: 404, code: "ERR_NOT_FOUND" });
     // tasks: b sees none of a's or the user's, and cannot stop them; the user sees its tokens'
     const aTasks = (await ca.listTasks()).map((x) => x.upid);
     expect(aTasks.length).toBeGreaterThan(0);

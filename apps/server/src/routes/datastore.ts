@@ -95,6 +95,7 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
       if ((err as { code?: string }).code === "ERR_NOT_FOUND") throw new ProtocolError("ERR_NOT_FOUND", `backup group ${g["backup-type"]}/${g["backup-id"]} does not exist`);
       throw err;
     }
+    if (owner === undefined) throw new ProtocolError("ERR_NOT_FOUND", `backup group ${g["backup-type"]}/${g["backup-id"]} does not exist`);
     if (!isOwner(caller.authId, owner)) {
       throw new ProtocolError("ERR_NOT_OWNER", `${caller.authId} is not the owner of backup group ${g["backup-type"]}/${g["backup-id"]} (owner: ${owner})`);
     }
@@ -166,7 +167,11 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
       for (const g of ds.listGroups(q.ns ?? "")) {
         if (q["backup-type"] && g.type !== q["backup-type"]) continue;
         if (q["backup-id"] && g.id !== q["backup-id"]) continue;
-        if (!full && !isOwner(caller.authId, g.owner)) continue;
+        if (!full && !isOwner(caller.authId, g.owner)) {
+          // one group asked for by name: say whose it is rather than answer an empty list
+          if (q["backup-type"] && q["backup-id"]) throw new ProtocolError("ERR_NOT_OWNER", `${caller.authId} is not the owner of backup group ${g.type}/${g.id}`);
+          continue;
+        }
         for (const s of ds.listSnapshots(g)) data.push(snapshotToApi(s, g.owner));
       }
       return { data };
