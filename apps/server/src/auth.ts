@@ -86,6 +86,40 @@ export function createToken(config: ConfigDir, tokenId: string, comment?: string
   return secret;
 }
 
+/**
+ * Removes a token, or a user with all its tokens, and their ACL entries (as PBS does), so that a
+ * token made later under the same name starts with no privileges. Takes effect at the next
+ * request: the running server re-reads the files.
+ */
+export function deleteAuthId(config: ConfigDir, authId: string): { removed: string[] } {
+  const f = config.userFile();
+  const removed: string[] = [];
+  if (authId.includes("!")) {
+    parseTokenId(authId);
+    if (!f.tokens[authId]) throw new ProtocolError("ERR_NOT_FOUND", `token ${authId} does not exist`);
+    delete f.tokens[authId];
+    removed.push(authId);
+  } else {
+    parseUserid(authId);
+    if (!f.users[authId]) throw new ProtocolError("ERR_NOT_FOUND", `user ${authId} does not exist`);
+    for (const t of Object.keys(f.tokens)) {
+      if (userOf(t) === authId) {
+        delete f.tokens[t];
+        removed.push(t);
+      }
+    }
+    delete f.users[authId];
+    removed.push(authId);
+  }
+  config.writeJson(FILES.users, f);
+  const gone = new Set(removed);
+  config.writeJson(
+    FILES.acl,
+    config.acl().filter((e) => !gone.has(e.authId)),
+  );
+  return { removed };
+}
+
 export async function issueTicket(config: ConfigDir, userid: string, password: string): Promise<{ ticket: string; expires: number }> {
   const f = config.userFile();
   const u = f.users[userid];

@@ -10,7 +10,7 @@ import { makeDirs } from "@cairn/datastore";
 import { Command, CommanderError, Option } from "commander";
 import { ProtocolError, ROLES } from "@cairn/protocol";
 import { setAcl } from "./acl.js";
-import { createToken, createUser } from "./auth.js";
+import { createToken, createUser, deleteAuthId } from "./auth.js";
 import { ConfigDir } from "./config.js";
 
 // The daemon, the datastore and the certificate maker load only for the commands that need them,
@@ -273,7 +273,33 @@ export function buildCli(): Command {
       out(opts.outputFormat, list, list.map((u) => `${u.userid}${u.tokens.length ? `  tokens: ${u.tokens.join(", ")}` : ""}`).join("\n") || "no users");
     });
 
+  user
+    .command("delete")
+    .description("delete a user, its tokens and their ACL entries (the groups they own keep their owner)")
+    .argument("<userid>")
+    .addOption(configOption())
+    .addOption(fmtOption())
+    .action(async (userid: string, opts: { config?: string; outputFormat: Fmt }) => {
+      const config = configOf(opts);
+      config.requireExisting();
+      const r = deleteAuthId(config, userid);
+      out(opts.outputFormat, r, `deleted ${r.removed.join(", ")}`);
+    });
+
   const token = program.command("token").description("API tokens");
+  token
+    .command("delete")
+    .description("delete a token USER@REALM!NAME and its ACL entries")
+    .argument("<tokenid>")
+    .addOption(configOption())
+    .addOption(fmtOption())
+    .action(async (tokenid: string, opts: { config?: string; outputFormat: Fmt }) => {
+      if (!tokenid.includes("!")) throw new ProtocolError("ERR_BAD_REQUEST", `"${tokenid}" is not a token id (USER@REALM!NAME); use "user delete" for a user`);
+      const config = configOf(opts);
+      config.requireExisting();
+      const r = deleteAuthId(config, tokenid);
+      out(opts.outputFormat, r, `deleted ${r.removed.join(", ")}`);
+    });
   token
     .command("create")
     .description("create a token USER@REALM!NAME; prints its secret once")
@@ -310,7 +336,7 @@ export function buildCli(): Command {
     .addOption(fmtOption())
     .action(async (opts: { config?: string; outputFormat: Fmt }) => {
       const list = configOf(opts).acl();
-      out(opts.outputFormat, list.map((e) => ({ path: e.path, role: e.role, "auth-id": e.authId, propagate: e.propagate })), list.map((e) => `${e.path.padEnd(24)} ${e.role.padEnd(16)} ${e.authId}`).join("\n") || "no ACL entries");
+      out(opts.outputFormat, list.map((e) => ({ path: e.path, role: e.role, "auth-id": e.authId, propagate: e.propagate })), list.map((e) => `${e.path.padEnd(24)} ${e.role.padEnd(16)} ${e.authId}${e.propagate === false ? "  (no propagate)" : ""}`).join("\n") || "no ACL entries");
     });
 
   return program;

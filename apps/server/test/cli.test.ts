@@ -42,6 +42,28 @@ describe("cairn-server CLI", () => {
     expect(JSON.parse(r.stdout)).toEqual([]);
   });
 
+  it("deletes tokens and users with their ACL entries, so a token made again under the same name has no privileges", () => {
+    const c = path.join(dir, "config-delete");
+    const json = (args: string[]) => JSON.parse(run([...args, "--config", c, "--output-format", "json"]).stdout);
+    run(["user", "create", "bob@pbs", "--config", c]);
+    json(["token", "create", "bob@pbs!a"]);
+    json(["token", "create", "bob@pbs!b"]);
+    for (const id of ["bob@pbs", "bob@pbs!a", "bob@pbs!b"]) run(["acl", "set", "/datastore/main", "DatastoreBackup", id, "--config", c]);
+    run(["acl", "set", "/datastore/main/ns1", "DatastoreReader", "bob@pbs", "--no-propagate", "--config", c]);
+    expect(run(["acl", "list", "--config", c]).stdout).toMatch(/\/datastore\/main\/ns1\s+DatastoreReader\s+bob@pbs {2}\(no propagate\)/);
+    expect(json(["token", "delete", "bob@pbs!a"])).toEqual({ removed: ["bob@pbs!a"] });
+    expect(json(["acl", "list"]).map((e: { "auth-id": string }) => e["auth-id"]).sort()).toEqual(["bob@pbs", "bob@pbs", "bob@pbs!b"]);
+    json(["token", "create", "bob@pbs!a"]);
+    expect(json(["acl", "list"]).some((e: { "auth-id": string }) => e["auth-id"] === "bob@pbs!a")).toBe(false);
+    expect(json(["user", "delete", "bob@pbs"]).removed.sort()).toEqual(["bob@pbs", "bob@pbs!a", "bob@pbs!b"]);
+    expect(json(["acl", "list"])).toEqual([]);
+    expect(json(["user", "list"])).toEqual([]);
+    const gone = run(["token", "delete", "bob@pbs!a", "--config", c]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/^cairn-server: error: ERR_NOT_FOUND: token bob@pbs!a does not exist/);
+    expect(run(["token", "delete", "bob@pbs", "--config", c]).stderr).toMatch(/ERR_BAD_REQUEST: "bob@pbs" is not a token id/);
+  });
+
   it("prints one clear line and exits non-zero on user mistakes", () => {
     for (const args of [
       ["user", "create", "bad/name", "--config", cfg],
