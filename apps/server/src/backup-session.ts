@@ -78,12 +78,13 @@ export class BackupSession {
       await this.#abort();
       return "aborted" as const;
     });
-    task.signal.addEventListener("abort", () => void this.shutdown(), { once: true });
+    // a task stopped through the API says so to its client; a server shutdown says that
+    task.signal.addEventListener("abort", () => void this.shutdown((task.signal.reason as Error | undefined)?.message), { once: true });
   }
 
   /** Server shutdown or task stop: end the session; an unfinished backup is removed. */
-  async shutdown(): Promise<void> {
-    this.transport.close(CLOSE_CODES.GOING_AWAY, "server shutting down");
+  async shutdown(reason = "server shutting down"): Promise<void> {
+    this.transport.close(CLOSE_CODES.GOING_AWAY, reason);
     await this.done;
   }
 

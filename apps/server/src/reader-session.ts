@@ -41,11 +41,12 @@ export class ReaderSession {
       this.#lock.release();
       this.#task.log(`reader closed after serving ${this.#served} chunks`);
     });
-    task.signal.addEventListener("abort", () => void this.shutdown(), { once: true });
+    // a task stopped through the API says so to its client; a server shutdown says that
+    task.signal.addEventListener("abort", () => void this.shutdown((task.signal.reason as Error | undefined)?.message), { once: true });
   }
 
-  async shutdown(): Promise<void> {
-    this.transport.close(CLOSE_CODES.GOING_AWAY, "server shutting down");
+  async shutdown(reason = "server shutting down"): Promise<void> {
+    this.transport.close(CLOSE_CODES.GOING_AWAY, reason);
     await this.done;
   }
 

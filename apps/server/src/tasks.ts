@@ -93,7 +93,7 @@ export class TaskManager {
       } catch (err) {
         task.status.state = controller.signal.aborted ? "aborted" : "error";
         task.status.exitstatus = (err as Error).message ?? String(err);
-        task.status.errorcode = taskErrorCode(err);
+        task.status.errorcode = controller.signal.aborted ? "ERR_ABORTED" : taskErrorCode(err);
         ctx.log(`TASK ERROR: ${task.status.exitstatus}`);
       }
       task.status.endtime = Math.floor(Date.now() / 1000);
@@ -128,8 +128,8 @@ export class TaskManager {
     return all.slice(0, opts.limit ?? 50);
   }
 
-  stop(upid: string): void {
-    this.get(upid).controller.abort(new ProtocolError("ERR_ABORTED", "task stopped"));
+  stop(upid: string, by?: string): void {
+    this.get(upid).controller.abort(new ProtocolError("ERR_ABORTED", by ? `the task was stopped by ${by}` : "the task was stopped"));
   }
 
   /** Aborts every running task (of one type, if given) and waits for them to end (shutdown, reload). */

@@ -9,7 +9,7 @@ import { setAcl } from "../src/acl.js";
 import { ConfigDir } from "../src/config.js";
 import { startServer } from "../src/server.js";
 import { createDatastore } from "../src/stores.js";
-import { type TestServer, makeChunk, startTestServer } from "./helpers.js";
+import { type TestServer, makeChunk, rawSession, startTestServer } from "./helpers.js";
 
 describe("access API", () => {
   let t: TestServer;
@@ -82,6 +82,15 @@ describe("access API", () => {
     await expect(cb.stopTask(aTasks[0])).rejects.toMatchObject({ status: 404 });
     const userSees = (await erin.listTasks({ limit: 1000 })).map((x) => x.upid);
     expect(userSees).toEqual(expect.arrayContaining(aTasks));
+    // the user stops a running backup of its token: the token's client is told who stopped it
+    const ws = await rawSession(t, "backup", { store: "store1", "backup-type": "host", "backup-id": "erin-a", "backup-time": 1_700_000_010 }, a);
+    const closed = new Promise<[number, string]>((r) => ws.once("close", (code, reason) => r([code, reason.toString()])));
+    const running = (await erin.listTasks({ running: true })).find((x) => x.type === "backup" && x.user === a.tokenId);
+    expect(running).toBeDefined();
+    await erin.stopTask(running!.upid);
+    expect(await closed).toEqual([1001, "the task was stopped by erin@pbs"]);
+    const st = await erin.waitTask(running!.upid);
+    expect([st.state, st.errorcode]).toEqual(["aborted", "ERR_ABORTED"]);
     await erin.close();
   });
 

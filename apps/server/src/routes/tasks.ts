@@ -42,7 +42,7 @@ export function registerTaskRoutes(app: FastifyInstance, ctx: ServerContext): vo
   app.route({
     ...TasksRoutes.stop,
     handler: async (req) => {
-      tasks.stop(find(req).upid);
+      tasks.stop(find(req).upid, callerOf(req).authId);
       return { data: null };
     },
   });
