@@ -108,6 +108,10 @@ describe("access API", () => {
     setAcl(config, { path: "/datastore/store1/hidden", role: "NoAccess", authId: "rita@pbs" });
     setAcl(config, { path: "/datastore/store1/hidden", role: "NoAccess", authId: r.tokenId });
     const rita = t.client(r);
+    // a user whose ACL names only a namespace still sees the store listed, as in PBS
+    const nina = t.addUser("nina", "DatastoreBackup", "/datastore/store1/hidden");
+    expect((await t.client(nina).listDatastores()).map((d) => d.store)).toEqual(["store1"]);
+    expect((await t.client(t.addUser("noone")).listDatastores()).map((d) => d.store)).toEqual([]);
     expect((await admin.datastoreStatus("store1")).counts.vm?.groups).toBe(1);
     expect((await rita.datastoreStatus("store1")).counts.vm).toBeUndefined();
     const upid = await rita.verify("store1", {});

@@ -15,7 +15,7 @@ import {
 } from "@cairn/protocol";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { datastorePath, hasPriv, isOwner, type Priv, privileges, requirePriv } from "../acl.js";
-import type { Caller } from "../auth.js";
+import { type Caller, userOf } from "../auth.js";
 import { type ServerContext, callerOf } from "../context.js";
 import { nonNegative } from "../stores.js";
 
@@ -103,13 +103,24 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
 
   const ref = (s: Sel) => ({ ns: s.ns ?? "", type: s["backup-type"], id: s["backup-id"], time: s["backup-time"] });
 
+  /**
+   * Whether the caller has any privilege on store `n` or on a namespace below it: as in PBS, a
+   * user whose ACL names only `/datastore/n/ns1` still sees the store in the list.
+   */
+  const seesStore = (caller: Caller, n: string): boolean => {
+    const base = datastorePath(n);
+    if (privileges(config, caller, base).size > 0) return true;
+    const ids = new Set([caller.authId, userOf(caller.authId)]);
+    return config.acl().some((e) => ids.has(e.authId) && e.path.startsWith(`${base}/`) && privileges(config, caller, e.path).size > 0);
+  };
+
   app.route({
     ...DatastoreRoutes.list,
     handler: async (req) => {
       const caller = callerOf(req);
       const data = stores
         .names()
-        .filter((n) => privileges(config, caller, datastorePath(n)).size > 0)
+        .filter((n) => seesStore(caller, n))
         .map((n) => ({ store: n, path: hasPriv(config, caller, "/", "Sys.Audit") ? stores.entry(n).path : undefined, comment: stores.entry(n).comment }));
       return { data };
     },
@@ -131,7 +142,7 @@ export function registerDatastoreRoutes(app: FastifyInstance, ctx: ServerContext
       const caller = callerOf(req);
       const data = [];
       for (const n of stores.names()) {
-        if (privileges(config, caller, datastorePath(n)).size === 0) continue;
+        if (!seesStore(caller, n)) continue;
         data.push({ store: n, ...(await statfsUsage(stores.entry(n).path)) });
       }
       return { data };
