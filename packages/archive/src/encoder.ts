@@ -179,8 +179,8 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
   };
 
   /**
-   * Symlinks, fifos and devices with more than one name keep their links, as files do (and as
-   * pxar and tar do): the second name is a hardlink entry to the first. True when `e` was added so.
+   * Files, symlinks, fifos and devices with more than one name keep their links (as pxar and tar
+   * do): a later name is a hardlink entry to the first. True when `e` was added so.
    */
   const otherLink = (e: WalkEntry): boolean => {
     if (e.stat.nlink <= 1n) return false;
@@ -470,13 +470,8 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
         else stats.fifos++;
       } else {
         // regular file
-        const linkKey = e.stat.nlink > 1n ? `${e.stat.dev}:${e.stat.ino}` : undefined;
-        const first = linkKey === undefined ? undefined : links.get(linkKey);
-        if (first) {
-          addEntry("hardlink", entryMeta(e.stat, e.rel), e, first);
-          stats.hardlinks++;
-          continue;
-        }
+        if (otherLink(e)) continue;
+        const linked = e.stat.nlink > 1n;
         const hint = item.hinted ? item.hint : payload && options.reusePayload ? await options.reusePayload(e.rel, e.stat) : undefined;
         let meta: EntryMeta;
         if (payload && hint) {
@@ -485,7 +480,7 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
           meta.payloadOffset = await payload.reuse(hint.offset, PAYLOAD_HEADER_SIZE + meta.size);
           stats.filesReused++;
           stats.bytesReused += meta.size;
-          if (linkKey) meta.flags |= FLAG_HAS_LINKS;
+          if (linked) meta.flags |= FLAG_HAS_LINKS;
           addEntry("file", meta, e, undefined, meta.payloadOffset);
         } else {
           const src = item.pre ? await item.pre : io.syncOk ? openFileSync(e) : await openFile(e);
@@ -494,7 +489,7 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
           try {
             meta = entryMeta(src.st, e.rel);
             meta.size = Number(src.st.size);
-            if (linkKey) meta.flags |= FLAG_HAS_LINKS;
+            if (linked) meta.flags |= FLAG_HAS_LINKS;
             if (payload) {
               meta.payloadOffset = payload.position();
               await payload.write(encodePayloadHeader(meta.size));
@@ -516,7 +511,7 @@ export async function* encodeArchive(root: string | Buffer, options: EncodeOptio
             await src.close().catch(() => {});
           }
         }
-        if (linkKey) links.set(linkKey, e.rel);
+        firstLink(e);
         stats.files++;
       }
       if (out.pending >= flushSize) {

@@ -457,7 +457,7 @@ export class Extractor {
         } else {
           await this.writeFile(abs, ev.path, ev.meta, content);
         }
-        if (ev.meta.flags & FLAG_HAS_LINKS) this.links.set(pathKey(this.archivePath(ev.path)), abs);
+        this.rememberLink(ev.path, ev.meta, abs);
         this.stats.files++;
         return;
       }
@@ -467,7 +467,7 @@ export class Extractor {
           () => symlink(ev.target, abs),
         );
         await this.applyMeta(abs, ev.meta, true, true);
-        if (ev.meta.flags & FLAG_HAS_LINKS) this.links.set(pathKey(this.archivePath(ev.path)), abs);
+        this.rememberLink(ev.path, ev.meta, abs);
         this.stats.symlinks++;
         return;
       case "hardlink": {
@@ -496,11 +496,16 @@ export class Extractor {
           return;
         }
         await this.applyMeta(abs, ev.meta, false);
-        if (ev.meta.flags & FLAG_HAS_LINKS) this.links.set(pathKey(this.archivePath(ev.path)), abs);
+        this.rememberLink(ev.path, ev.meta, abs);
         if (ev.kind === "device") this.stats.devices++;
         else this.stats.fifos++;
         return;
     }
+  }
+
+  /** The first name of a multiply linked node, for the hardlink entries that follow it. */
+  private rememberLink(path: Buffer, meta: EntryMeta, abs: Buffer): void {
+    if (meta.flags & FLAG_HAS_LINKS) this.links.set(pathKey(this.archivePath(path)), abs);
   }
 
   private archivePath(rel: Buffer): Buffer {

@@ -153,6 +153,12 @@ function cryptMode(opts: BackupOptions): "none" | "encrypt" {
   return opts.crypt ? "encrypt" : "none";
 }
 
+/** A failure of the session itself, not of one base file: the backup cannot go on at all. */
+function sessionFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "ERR_CONNECTION" || code === "ERR_SESSION_STATE";
+}
+
 /** The server's answer when a chunk the base snapshot's index lists is gone from the store. */
 function missingBaseChunk(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
@@ -234,11 +240,11 @@ async function backupOnce(opts: BackupOptions, backupTime: number, withBase: boo
       session?.finished
         ? `backup ${snapName} had been finished on the server and was kept (the summary was not printed)`
         : `backup ${snapName} was aborted and no snapshot was made (chunks uploaded so far are re-used by the next backup or freed by gc)`,
+    // after a finished backup the job stays registered until the summary is out (the finally below)
     async () => {
       session = await starting?.catch(() => undefined);
       await session?.abort();
     },
-    // (after a finished backup the job stays registered until the summary is out: see the finally below)
   );
   starting = BackupWriter.start({
     ...conn.connect,
@@ -287,8 +293,7 @@ async function backupOnce(opts: BackupOptions, backupTime: number, withBase: boo
       try {
         return await writer.downloadPrevious(name);
       } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code === "ERR_CONNECTION" || code === "ERR_SESSION_STATE") throw err;
+        if (sessionFailure(err)) throw err;
         baseProblem(name, err);
         return undefined;
       }
@@ -364,8 +369,7 @@ async function backupOnce(opts: BackupOptions, backupTime: number, withBase: boo
             prevPayload = DynamicIndexReader.fromBuffer(payloadIdx);
             reuse = reuseFromPrevious(await openMetadataIndex(reader.readArchive(f.meta)));
           } catch (err) {
-            const code = (err as { code?: string }).code;
-            if (code === "ERR_CONNECTION" || code === "ERR_SESSION_STATE") throw err;
+            if (sessionFailure(err)) throw err;
             baseProblem(`${f.meta} or ${f.payload}`, err);
             prevPayload = undefined;
             reuse = undefined;
